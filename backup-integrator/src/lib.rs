@@ -1,0 +1,1 @@
+//! The backup-integrator subordinate charm.

@@ -1,0 +1,1 @@
+//! charm-core: the Rust equivalent of the Python `ops` framework for Juju charms.

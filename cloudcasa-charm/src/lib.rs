@@ -1,0 +1,1 @@
+//! The CloudCasa agent charm.

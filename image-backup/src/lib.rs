@@ -1,0 +1,1 @@
+//! Image backup: OCI copier, Kubernetes controller and charm.

@@ -1,0 +1,1 @@
+//! End-to-end tests: packed charms under a hook-tool simulator.

@@ -1,0 +1,1 @@
+//! Relation contracts and gRPC services, described in `.proto` files.

@@ -1,0 +1,4 @@
+//! Build tooling: `cargo xtask pack` builds the deployable charms.
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("no xtask commands yet")
+}
