@@ -1,0 +1,1 @@
+//! Typed relation contracts: messages mapped to Juju data bags and back.

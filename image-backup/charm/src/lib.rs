@@ -1,0 +1,1 @@
+//! The image-backup charm: deploys and configures the controller through Pebble.

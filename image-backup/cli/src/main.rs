@@ -1,0 +1,2 @@
+//! `image-backup`: copy images, print backup names, run the controller.
+fn main() {}

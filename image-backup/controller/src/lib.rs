@@ -1,0 +1,1 @@
+//! The Kubernetes controller that keeps a backup of every running image.

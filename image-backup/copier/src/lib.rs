@@ -1,0 +1,1 @@
+//! OCI image copier: digest-preserving copies between registries.

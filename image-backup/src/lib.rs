@@ -1,1 +1,0 @@
-//! Image backup: OCI copier, Kubernetes controller and charm.
