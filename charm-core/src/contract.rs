@@ -1,1 +1,0 @@
-//! Typed relation contracts: messages mapped to Juju data bags and back.
