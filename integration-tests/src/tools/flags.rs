@@ -179,9 +179,9 @@ pub(crate) fn parse(flags: &[Flag], args: &[String]) -> Result<Parsed, ToolError
         // A short flag's explicit value is the rest of its argument, `=` included.
         let explicit = if long {
             inline
-        } else if spec.kind == Kind::Value && !pending_short.is_empty() {
-            Some(std::mem::take(&mut pending_short))
-        } else if spec.kind == Kind::Bool && pending_short.starts_with('=') {
+        } else if (spec.kind == Kind::Value && !pending_short.is_empty())
+            || (spec.kind == Kind::Bool && pending_short.starts_with('='))
+        {
             Some(std::mem::take(&mut pending_short))
         } else {
             None

@@ -30,6 +30,7 @@ mod storage;
 
 use flags::{Flag, Parsed};
 use format::{Formats, Out};
+pub(crate) use secret::{new_secret_id, parse_secret_uri};
 
 /// The environment variable naming the simulator's state file.
 pub const STATE_ENV: &str = "JUJU_SIM_STATE";
@@ -336,11 +337,14 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     let mut stderr = io::stderr().lock();
     let outcome = invoke(&name, rest, &mut io::stdin().lock());
     let (out, err, code) = match outcome {
-        Ok((out, err)) => (out, err, 0),
-        Err((ToolError::Help(text), _)) => (text.into_bytes(), Vec::new(), 0),
-        Err((e, mut err)) => {
-            err.extend_from_slice(format!("ERROR {e}\n").as_bytes());
-            (Vec::new(), err, e.exit_code())
+        Ok(Output { stdout, stderr }) => (stdout, stderr, 0),
+        Err(Failure {
+            error: ToolError::Help(text),
+            ..
+        }) => (text.into_bytes(), Vec::new(), 0),
+        Err(Failure { error, mut stderr }) => {
+            stderr.extend_from_slice(format!("ERROR {error}\n").as_bytes());
+            (Vec::new(), stderr, error.exit_code())
         }
     };
     let _ = stdout.write_all(&out);
@@ -349,18 +353,33 @@ pub fn main(argv: impl IntoIterator<Item = OsString>) -> i32 {
     code
 }
 
-/// Runs tool `name` with `args`: `(stdout, stderr)` on success, the error and whatever the
-/// tool wrote to stderr before failing otherwise.
-pub fn invoke(
-    name: &str,
-    args: Vec<OsString>,
-    stdin: &mut dyn Read,
-) -> Result<(Vec<u8>, Vec<u8>), (ToolError, Vec<u8>)> {
+/// What a successful tool printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A failed tool: the error and whatever it wrote to stderr before failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub error: ToolError,
+    pub stderr: Vec<u8>,
+}
+
+impl From<ToolError> for Failure {
+    fn from(error: ToolError) -> Self {
+        Failure {
+            error,
+            stderr: Vec::new(),
+        }
+    }
+}
+
+/// Runs tool `name` with `args` against the state named by `JUJU_SIM_STATE`.
+pub fn invoke(name: &str, args: Vec<OsString>, stdin: &mut dyn Read) -> Result<Output, Failure> {
     let Some((_, tool)) = TOOLS.iter().find(|(n, _)| *n == name) else {
-        return Err((
-            usage(format!("unknown hook tool {}", flags::go_quote(name))),
-            Vec::new(),
-        ));
+        return Err(usage(format!("unknown hook tool {}", flags::go_quote(name))).into());
     };
     let args = args
         .into_iter()
@@ -368,15 +387,12 @@ pub fn invoke(
             a.into_string()
                 .map_err(|a| usage(format!("argument {a:?} is not valid UTF-8")))
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (e, Vec::new()))?;
+        .collect::<Result<Vec<_>, _>>()?;
     let Some(state_file) = std::env::var_os(STATE_ENV) else {
-        return Err((
-            failed(format!(
-                "{STATE_ENV} not set: {name} only works inside a hook run by the simulator"
-            )),
-            Vec::new(),
-        ));
+        return Err(failed(format!(
+            "{STATE_ENV} not set: {name} only works inside a hook run by the simulator"
+        ))
+        .into());
     };
     let context_id = std::env::var("JUJU_CONTEXT_ID").unwrap_or_default();
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -404,14 +420,20 @@ pub fn invoke(
             stderr: Vec::new(),
         };
         match tool(&mut call) {
-            Ok(()) => Ok((call.stdout, call.stderr)),
+            Ok(()) => Ok(Output {
+                stdout: call.stdout,
+                stderr: call.stderr,
+            }),
             Err(e) => {
                 stderr_on_error = call.stderr;
                 Err(e)
             }
         }
     });
-    result.map_err(|e| (e, stderr_on_error))
+    result.map_err(|error| Failure {
+        error,
+        stderr: stderr_on_error,
+    })
 }
 
 #[cfg(test)]

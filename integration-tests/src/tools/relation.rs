@@ -133,13 +133,9 @@ pub(super) fn relation_get(call: &mut Call<'_>) -> Result<(), ToolError> {
         .relations
         .get(&rel)
         .ok_or_else(|| failed("relation not found"))?;
-    let bag = if target == own_unit {
-        if app_mode {
-            call.state.own_app_bag(rel, &own_app)
-        } else {
-            call.state.own_unit_bag(rel, &own_unit)
-        }
-    } else if target == own_app && call.is_leader() {
+    // The unit's own bag, and its application's when it leads, are read locally, with this
+    // hook's writes.
+    let bag = if target == own_unit || (target == own_app && call.is_leader()) {
         if app_mode {
             call.state.own_app_bag(rel, &own_app)
         } else {

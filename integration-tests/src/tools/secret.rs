@@ -458,7 +458,7 @@ pub(super) fn secret_get(call: &mut Call<'_>) -> Result<(), ToolError> {
     let secret =
         view(call, &id).ok_or_else(|| failed(format!("secret {} not found", go_quote(&id))))?;
     let content = if owns(call, &secret) {
-        if p.args.first().is_some() && label.is_some() {
+        if !p.args.is_empty() && label.is_some() {
             call.state.pending.secrets.push(SecretChange::Update {
                 id: id.clone(),
                 content: None,
@@ -485,7 +485,7 @@ pub(super) fn secret_get(call: &mut Call<'_>) -> Result<(), ToolError> {
             .get_mut(&id)
             .ok_or_else(|| failed(format!("secret {} not found", go_quote(&id))))?;
         let consumer: &mut Consumer = stored.consumers.entry(unit.clone()).or_default();
-        if p.args.first().is_some() && label.is_some() {
+        if !p.args.is_empty() && label.is_some() {
             consumer.label = label.clone();
         }
         let revision = if peek {
