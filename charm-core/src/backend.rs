@@ -1,0 +1,196 @@
+//! The only door to Juju: one method per hook tool.
+//!
+//! [`crate::hooktool::HookTools`] runs the real tools as subprocesses; the testing harness has
+//! an in-memory implementation. The trait is deliberately thin (one call = one tool run, no
+//! caching, no permission checks): caching, buffering and ops' permission rules live in
+//! [`crate::Model`], so they behave the same over every backend and the testing backend counts
+//! exactly the calls production would make.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::context::StorageId;
+use crate::event::RelationId;
+use crate::log::LogLevel;
+use crate::network::{Network, Port};
+use crate::secret::{SecretGet, SecretInfo, SecretSpec};
+use crate::status::Status;
+
+/// A relation as hook tools address it: `-r endpoint:id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationRef<'a> {
+    pub endpoint: &'a str,
+    pub id: RelationId,
+}
+
+impl std::fmt::Display for RelationRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.endpoint, self.id)
+    }
+}
+
+/// Where a storage instance is mounted (`storage-get`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageInfo {
+    pub kind: String,
+    pub location: PathBuf,
+}
+
+/// `goal-state`: the units and relations Juju is working towards.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GoalState {
+    /// Unit name -> goal status (`active`, `waiting`, `dying`, ...).
+    pub units: BTreeMap<String, String>,
+    /// Endpoint -> application or unit name -> goal status.
+    pub relations: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl GoalState {
+    /// Units that are or will be running: every unit not dying (ops' `planned_units`).
+    pub fn planned_units(&self) -> usize {
+        self.units.values().filter(|s| *s != "dying").count()
+    }
+}
+
+/// A hook tool call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("hook tool `{tool}` is not on PATH (is this running inside a Juju hook?)")]
+    ToolMissing { tool: String },
+    #[error("cannot run hook tool `{tool}`: {reason}")]
+    Spawn { tool: String, reason: String },
+    #[error("relation {relation} not found: {stderr}")]
+    RelationNotFound { relation: String, stderr: String },
+    #[error("permission denied: `{command}`: {stderr}")]
+    PermissionDenied { command: String, stderr: String },
+    #[error("this unit is not the leader: `{command}`: {stderr}")]
+    NotLeader { command: String, stderr: String },
+    #[error("secret {secret} not found: {stderr}")]
+    SecretNotFound { secret: String, stderr: String },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    ToolFailed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("`{command}` printed unexpected output ({reason}): {output}")]
+    Malformed {
+        command: String,
+        reason: String,
+        output: String,
+    },
+    #[error("{0} is not supported by this backend")]
+    Unsupported(String),
+}
+
+/// One method per hook tool. See the crate docs for the exact command lines.
+pub trait Backend {
+    /// `config-get --format=json`
+    fn config_get(&mut self) -> Result<Map<String, Value>, BackendError>;
+    /// `is-leader --format=json`
+    fn is_leader(&mut self) -> Result<bool, BackendError>;
+    /// `relation-ids EP --format=json`
+    fn relation_ids(&mut self, endpoint: &str) -> Result<Vec<RelationId>, BackendError>;
+    /// `relation-list --format=json -r EP:ID`: the remote units.
+    fn relation_list(&mut self, relation: RelationRef<'_>) -> Result<Vec<String>, BackendError>;
+    /// `relation-list --format=json -r EP:ID --app`: the remote application.
+    fn relation_remote_app(
+        &mut self,
+        relation: RelationRef<'_>,
+    ) -> Result<Option<String>, BackendError>;
+    /// `relation-get --format=json -r EP:ID [--app] - MEMBER`
+    fn relation_get(
+        &mut self,
+        relation: RelationRef<'_>,
+        member: &str,
+        app: bool,
+    ) -> Result<BTreeMap<String, String>, BackendError>;
+    /// `relation-set -r EP:ID [--app] --file -`, the changes as a JSON mapping on stdin (an
+    /// empty value deletes the key).
+    fn relation_set(
+        &mut self,
+        relation: RelationRef<'_>,
+        app: bool,
+        changes: &BTreeMap<String, String>,
+    ) -> Result<(), BackendError>;
+    /// `status-get --include-data --format=json --application=BOOL`; `None` for Juju-only
+    /// statuses (unknown, error).
+    fn status_get(&mut self, app: bool) -> Result<Option<Status>, BackendError>;
+    /// `status-set --application=True|False STATUS -- MESSAGE`
+    fn status_set(&mut self, app: bool, status: &Status) -> Result<(), BackendError>;
+    /// `application-version-set -- VERSION`
+    fn application_version_set(&mut self, version: &str) -> Result<(), BackendError>;
+    /// `juju-log --log-level LEVEL -- MESSAGE`
+    fn juju_log(&mut self, level: LogLevel, message: &str) -> Result<(), BackendError>;
+    /// `action-get --format=json`
+    fn action_get(&mut self) -> Result<Map<String, Value>, BackendError>;
+    /// `action-set k=v ...` (keys already flattened with `.`)
+    fn action_set(&mut self, results: &BTreeMap<String, String>) -> Result<(), BackendError>;
+    /// `action-log -- MESSAGE`
+    fn action_log(&mut self, message: &str) -> Result<(), BackendError>;
+    /// `action-fail -- MESSAGE`
+    fn action_fail(&mut self, message: &str) -> Result<(), BackendError>;
+    /// `network-get --format=json [-r ID] BINDING`
+    fn network_get(
+        &mut self,
+        binding: &str,
+        relation: Option<RelationId>,
+    ) -> Result<Network, BackendError>;
+    /// `goal-state --format=json`
+    fn goal_state(&mut self) -> Result<GoalState, BackendError>;
+    /// `resource-get NAME`: the path of the fetched resource file.
+    fn resource_get(&mut self, name: &str) -> Result<PathBuf, BackendError>;
+    /// `opened-ports --format=json`
+    fn opened_ports(&mut self) -> Result<Vec<Port>, BackendError>;
+    /// `open-port PORT/PROTO`
+    fn open_port(&mut self, port: &Port) -> Result<(), BackendError>;
+    /// `close-port PORT/PROTO`
+    fn close_port(&mut self, port: &Port) -> Result<(), BackendError>;
+    /// `secret-add [--label L] [--description D] [--expire E] [--rotate R] --owner O
+    /// key#file=PATH ...`: the new secret's id.
+    fn secret_add(&mut self, spec: &SecretSpec) -> Result<String, BackendError>;
+    /// `secret-get --format=json ID [--label L] [--refresh|--peek]`
+    fn secret_get(
+        &mut self,
+        id: Option<&str>,
+        label: Option<&str>,
+        mode: SecretGet,
+    ) -> Result<BTreeMap<String, String>, BackendError>;
+    /// `secret-info-get --format=json ID` (or `--label L`)
+    fn secret_info_get(
+        &mut self,
+        id: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<SecretInfo, BackendError>;
+    /// `secret-set [--label ...] ID key#file=PATH ...`
+    fn secret_set(&mut self, id: &str, spec: &SecretSpec) -> Result<(), BackendError>;
+    /// `secret-grant --relation ID [--unit U] SECRET`
+    fn secret_grant(
+        &mut self,
+        id: &str,
+        relation: RelationId,
+        unit: Option<&str>,
+    ) -> Result<(), BackendError>;
+    /// `secret-revoke --relation ID [--unit U] SECRET`
+    fn secret_revoke(
+        &mut self,
+        id: &str,
+        relation: RelationId,
+        unit: Option<&str>,
+    ) -> Result<(), BackendError>;
+    /// `secret-remove ID [--revision N]`
+    fn secret_remove(&mut self, id: &str, revision: Option<u64>) -> Result<(), BackendError>;
+    /// `storage-list --format=json [NAME]`
+    fn storage_list(&mut self, name: Option<&str>) -> Result<Vec<StorageId>, BackendError>;
+    /// `storage-get --format=json -s NAME/IDX`
+    fn storage_get(&mut self, id: &StorageId) -> Result<StorageInfo, BackendError>;
+    /// `state-get --format=json`: all of the unit's controller-side state.
+    fn state_get(&mut self) -> Result<BTreeMap<String, String>, BackendError>;
+    /// `state-set --file -` (a JSON mapping on stdin, so values never reach argv).
+    fn state_set(&mut self, values: &BTreeMap<String, String>) -> Result<(), BackendError>;
+    /// `state-delete KEY`
+    fn state_delete(&mut self, key: &str) -> Result<(), BackendError>;
+}
