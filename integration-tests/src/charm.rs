@@ -473,9 +473,10 @@ pub fn unpack(charm: &Path, dest: &Path) -> Result<(), CharmError> {
     let mut archive = zip::ZipArchive::new(file).map_err(|e| fail(e.to_string()))?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| fail(e.to_string()))?;
-        let rel = entry
-            .enclosed_name()
-            .ok_or_else(|| fail(format!("entry {:?} escapes the archive", entry.name())))?;
+        let rel = entry.enclosed_name().ok_or_else(|| {
+            let name = String::from_utf8_lossy(entry.name_raw()).into_owned();
+            fail(format!("entry {name:?} escapes the archive"))
+        })?;
         let target = dest.join(rel);
         if entry.is_dir() {
             fs::create_dir_all(&target).map_err(|e| fail(format!("{}: {e}", target.display())))?;
