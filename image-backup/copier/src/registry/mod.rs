@@ -1,0 +1,419 @@
+//! A client for the OCI distribution (registry v2) HTTP API: exactly the calls a copy needs.
+//!
+//! Every request goes through one loop that adds authentication (learning each registry's
+//! scheme from its first 401, fetching bearer tokens per scope) and retries transient failures
+//! with bounded backoff. Requests with a streamed body cannot be replayed; they are sent once,
+//! after a replayable request to the same scope has settled authentication, and the caller
+//! retries the whole operation.
+
+mod blobs;
+mod challenge;
+mod manifests;
+mod token;
+mod verify;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode, Url};
+
+pub use blobs::{MountOutcome, UploadMode, UploadSession};
+pub use manifests::ManifestHead;
+pub use token::Scope;
+pub use verify::{Failure, OnBytes, Verified};
+
+use crate::auth::CredentialStore;
+use crate::error::Error;
+use crate::reference::{DOCKER_HUB, Reference};
+use crate::retry::RetryPolicy;
+
+/// Docker Hub's API lives on another host than its image names say.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
+/// A repository in a registry: what registry requests address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Repository {
+    pub registry: String,
+    pub name: String,
+}
+
+impl From<&Reference> for Repository {
+    fn from(r: &Reference) -> Self {
+        Repository {
+            registry: r.registry().to_owned(),
+            name: r.repository().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.registry, self.name)
+    }
+}
+
+/// How to reach registries.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub credentials: CredentialStore,
+    /// Registries (`host[:port]`) spoken to over plain HTTP. Loopback registries always are.
+    pub insecure_registries: Vec<String>,
+    pub retry: RetryPolicy,
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    /// Longest silence on a connection before a request fails (and may be retried).
+    pub read_timeout: Duration,
+    /// Extra PEM CA certificates trusted besides the system's.
+    pub extra_root_certificates: Vec<Vec<u8>>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            credentials: CredentialStore::new(),
+            insecure_registries: Vec::new(),
+            retry: RetryPolicy::default(),
+            user_agent: concat!("image-backup/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            extra_root_certificates: Vec::new(),
+        }
+    }
+}
+
+/// A registry client; cheap to clone, shares connections and tokens between clones.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    auth: token::AuthState,
+    insecure: HashSet<String>,
+    retry: RetryPolicy,
+}
+
+/// Installs rustls' ring provider as the process default unless one is installed already.
+/// reqwest is built without a provider of its own (see the crate docs).
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine: a provider is installed either way.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Result<Self, Error> {
+        install_crypto_provider();
+        let mut certificates = Vec::new();
+        for pem in &options.extra_root_certificates {
+            certificates.push(
+                reqwest::Certificate::from_pem(pem)
+                    .map_err(|e| Error::Client(format!("invalid CA certificate: {e}")))?,
+            );
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(options.user_agent)
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .tcp_nodelay(true)
+            .tls_certs_merge(certificates)
+            .build()
+            .map_err(|e| Error::Client(e.to_string()))?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                auth: token::AuthState::new(options.credentials),
+                insecure: options.insecure_registries.into_iter().collect(),
+                retry: options.retry,
+            }),
+        })
+    }
+
+    /// Whether requests to `registry` use plain HTTP.
+    pub fn is_plain_http(&self, registry: &str) -> bool {
+        self.inner.insecure.contains(registry) || is_loopback(registry)
+    }
+
+    /// `https://host/v2/` (or `http://` for insecure and loopback registries).
+    pub fn base_url(&self, registry: &str) -> Result<Url, Error> {
+        let host = if registry == DOCKER_HUB {
+            DOCKER_HUB_API
+        } else {
+            registry
+        };
+        let scheme = if self.is_plain_http(registry) {
+            "http"
+        } else {
+            "https"
+        };
+        Url::parse(&format!("{scheme}://{host}/v2/"))
+            .map_err(|e| Error::InvalidInput(format!("registry {registry:?}: {e}")))
+    }
+
+    fn url(&self, repo: &Repository, path: &str) -> Result<Url, Error> {
+        let base = self.base_url(&repo.registry)?;
+        base.join(&format!("{}/{path}", repo.name))
+            .map_err(|e| Error::InvalidInput(format!("repository {repo}: {e}")))
+    }
+
+    /// Sends a replayable request with authentication and retries; the response may have any
+    /// status but 401 (turned into [`Error::Auth`]).
+    async fn send(
+        &self,
+        repo: &Repository,
+        scope: &Scope,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Response, Error> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        let mut auth_rounds = 0;
+        loop {
+            attempt += 1;
+            let auth = self.authorization(repo, scope).await?;
+            let mut request = self
+                .inner
+                .http
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(value) = &auth {
+                request = request.header(AUTHORIZATION, value);
+            }
+            if let Some(body) = &body {
+                request = request.body(body.clone());
+            }
+            count_request();
+            let error = match request.send().await {
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                    if auth_rounds >= 2 || (auth_rounds >= 1 && auth.is_some()) {
+                        return Err(self.refused(repo, response, auth.is_some()).await);
+                    }
+                    auth_rounds += 1;
+                    let challenges: Vec<&str> = response
+                        .headers()
+                        .get_all(WWW_AUTHENTICATE)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
+                    self.inner
+                        .auth
+                        .unauthorized(&repo.registry, scope, challenges)
+                        .await?;
+                    // Learning the scheme is not a failed try.
+                    attempt -= 1;
+                    continue;
+                }
+                Ok(response) if is_transient_status(response.status()) => {
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse().ok())
+                        .map(Duration::from_secs);
+                    let status = response.status().as_u16();
+                    let body = body_excerpt(response).await;
+                    let error = Error::Status {
+                        method: method.to_string(),
+                        url: url.to_string(),
+                        status,
+                        body,
+                    };
+                    match self.inner.retry.next_delay(attempt, started, retry_after) {
+                        Some(delay) => (error, delay),
+                        None => return Err(error),
+                    }
+                }
+                Ok(response) => return Ok(response),
+                Err(source) => {
+                    let error = Error::Transport {
+                        method: method.to_string(),
+                        url: url.to_string(),
+                        source,
+                    };
+                    match error
+                        .is_transient()
+                        .then(|| self.inner.retry.next_delay(attempt, started, None))
+                        .flatten()
+                    {
+                        Some(delay) => (error, delay),
+                        None => return Err(error),
+                    }
+                }
+            };
+            let (error, delay) = error;
+            tracing::debug!(%error, ?delay, attempt, "retrying registry request");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Sends a request whose body cannot be replayed: once, no retries.
+    async fn send_once(
+        &self,
+        repo: &Repository,
+        scope: &Scope,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Response, reqwest::Error> {
+        let auth = self.authorization(repo, scope).await.ok().flatten();
+        let request = match auth {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        };
+        count_request();
+        request.send().await
+    }
+
+    async fn authorization(
+        &self,
+        repo: &Repository,
+        scope: &Scope,
+    ) -> Result<Option<String>, Error> {
+        self.inner
+            .auth
+            .header(&self.inner.http, &repo.registry, scope)
+            .await
+    }
+
+    async fn refused(&self, repo: &Repository, response: Response, sent_auth: bool) -> Error {
+        let body = body_excerpt(response).await;
+        let detail = if !self.inner.auth.has_credentials(&repo.registry) {
+            format!(
+                "the registry requires authentication and no credentials are configured for it ({body})"
+            )
+        } else if sent_auth {
+            format!("credentials rejected for {}: {body}", repo.name)
+        } else {
+            format!("unauthorized for {}: {body}", repo.name)
+        };
+        Error::Auth {
+            registry: repo.registry.clone(),
+            detail,
+        }
+    }
+
+    /// Turns an unexpected response into an error; `what` names the object for 404s.
+    async fn unexpected(
+        &self,
+        repo: &Repository,
+        method: &Method,
+        url: &Url,
+        response: Response,
+        what: impl FnOnce() -> String,
+    ) -> Error {
+        let status = response.status();
+        match status {
+            StatusCode::NOT_FOUND => Error::NotFound {
+                registry: repo.registry.clone(),
+                repository: repo.name.clone(),
+                what: what(),
+            },
+            StatusCode::FORBIDDEN => Error::Auth {
+                registry: repo.registry.clone(),
+                detail: format!(
+                    "access to {} denied: {}",
+                    repo.name,
+                    body_excerpt(response).await
+                ),
+            },
+            _ => Error::Status {
+                method: method.to_string(),
+                url: url.to_string(),
+                status: status.as_u16(),
+                body: body_excerpt(response).await,
+            },
+        }
+    }
+}
+
+fn is_transient_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// `localhost`, `127.0.0.0/8` and `[::1]`, with or without port.
+fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(v6) = registry.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        registry.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The start of an error body, for messages.
+pub(crate) async fn body_excerpt(response: Response) -> String {
+    let mut text = response.text().await.unwrap_or_default();
+    if text.len() > 300 {
+        let mut cut = 300;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text.trim().to_owned()
+}
+
+tokio::task_local! {
+    static REQUESTS: Arc<AtomicU64>;
+}
+
+/// Counts one HTTP request for the copy running in this task, if any.
+pub(crate) fn count_request() {
+    let _ = REQUESTS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
+}
+
+/// Runs `future`, counting the registry requests it makes (token requests included) into
+/// `counter`. Works across `join`/`buffer_unordered`, not across spawned tasks.
+pub async fn count_requests<F: Future>(counter: Arc<AtomicU64>, future: F) -> F::Output {
+    REQUESTS.scope(counter, future).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_insecure() {
+        let client = Client::new(ClientOptions {
+            insecure_registries: vec!["reg.lan:5000".into()],
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        for (registry, url) in [
+            ("docker.io", "https://registry-1.docker.io/v2/"),
+            ("quay.io", "https://quay.io/v2/"),
+            ("reg.lan:5000", "http://reg.lan:5000/v2/"),
+            ("reg.lan", "https://reg.lan/v2/"),
+            ("127.0.0.1:5000", "http://127.0.0.1:5000/v2/"),
+            ("127.9.9.9", "http://127.9.9.9/v2/"),
+            ("localhost:1", "http://localhost:1/v2/"),
+            ("[::1]:5000", "http://[::1]:5000/v2/"),
+            ("128.0.0.1", "https://128.0.0.1/v2/"),
+        ] {
+            assert_eq!(
+                client.base_url(registry).unwrap().as_str(),
+                url,
+                "{registry}"
+            );
+        }
+        let repo = Repository {
+            registry: "quay.io".into(),
+            name: "a/b".into(),
+        };
+        assert_eq!(
+            client.url(&repo, "manifests/v1").unwrap().as_str(),
+            "https://quay.io/v2/a/b/manifests/v1"
+        );
+    }
+}
