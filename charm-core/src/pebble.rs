@@ -1,1 +1,0 @@
-//! A client for Pebble, the service manager Juju runs in each workload container.

@@ -1,0 +1,120 @@
+//! A client for Pebble, the service manager Juju runs in each workload container.
+//!
+//! Juju exposes each workload container's Pebble to the charm container as an HTTP API on a
+//! unix socket, `/charm/containers/<container>/pebble.socket`. [`Client`] speaks that API
+//! (HTTP/1.1 over [`tokio::net::UnixStream`], one connection per request: a charm makes a
+//! handful of calls per hook, and a fresh connection never trips over a Pebble restart).
+//!
+//! What it covers, following Pebble's own Go client and `ops.pebble`:
+//! - system: [`Client::can_connect`], [`Client::system_info`];
+//! - layers and plan: [`Client::add_layer`] (with `combine`), [`Client::plan`], with typed
+//!   [`Layer`]/[`Service`]/[`Check`]/[`LogTarget`] and Pebble's `override: merge|replace`
+//!   rules implemented here too ([`Plan::from_layers`]), so a testing double computes the
+//!   same plan Pebble would;
+//! - services: [`Client::services`], start/stop/restart/replan, which wait for Pebble's
+//!   asynchronous change and turn a failed change into [`Error::ChangeFailed`] with Pebble's
+//!   error text;
+//! - files: streamed [`Client::push`] and [`Client::pull_to`] (multipart, never buffered
+//!   whole), [`Client::list_files`], [`Client::make_dir`], [`Client::remove_path`],
+//!   [`Client::exists`], [`Client::is_dir`];
+//! - checks, notices, and [`Client::exec`] over Pebble's websockets.
+//!
+//! Errors are typed ([`Error`]); malformed responses become [`Error::Protocol`], never a panic.
+//! Timestamps are kept as the RFC 3339 strings Pebble sends (the crate has no date library);
+//! durations are [`GoDuration`].
+//!
+//! YAML goes through one small module (`yaml`), so `serde_yaml` could be swapped out.
+//!
+//! A testing double, [`fake::FakePebble`] (feature `testing`), serves the same API on a real
+//! unix socket from in-memory state and a temporary directory.
+
+/// Declares a Pebble string enum: known values as variants, anything else kept verbatim in
+/// `Other`, so a newer Pebble never makes a response unreadable.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )*
+            /// A value this client does not know (sent by a newer Pebble).
+            Other(String),
+        }
+
+        impl $name {
+            /// The string Pebble uses for this value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $( Self::$variant => $text, )*
+                    Self::Other(other) => other,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $( $text => Self::$variant, )*
+                    other => Self::Other(other.to_string()),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = <String as serde::Deserialize>::deserialize(deserializer)?;
+                Ok(Self::from(s.as_str()))
+            }
+        }
+    };
+}
+
+mod changes;
+mod checks;
+mod client;
+mod container;
+mod duration;
+mod error;
+mod exec;
+mod files;
+mod layer;
+mod notices;
+mod plan;
+mod query;
+mod services;
+mod yaml;
+
+#[cfg(feature = "testing")]
+pub mod fake;
+
+pub use changes::{Change, ChangeId, ChangeStatus, Task, TaskProgress};
+pub use checks::{CheckInfo, CheckStatus};
+pub use client::{Client, SystemInfo};
+pub use container::{Container, DEFAULT_SOCKET_BASE};
+pub use duration::{GoDuration, ParseDurationError};
+pub use error::{Error, PathErrorKind, Result};
+pub use exec::{ExecOptions, ExecOutput};
+pub use files::{FileInfo, FileType, MakeDirOptions, Owner, PushOptions};
+pub use layer::{
+    Check, CheckLevel, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Service,
+    ServiceAction, Startup, TcpCheck,
+};
+pub use notices::{Notice, NoticeId, NoticeType, NoticesOptions};
+pub use plan::Plan;
+pub use services::{ServiceInfo, ServiceStatus};
