@@ -25,6 +25,9 @@ pub struct TestRegistry {
 #[derive(Default)]
 pub struct TestRegistryBuilder {
     basic_auth: Option<(String, String)>,
+    /// Test override of the binary lookup (`Some(None)`: pretend it is not installed).
+    #[cfg(test)]
+    binary: Option<Option<PathBuf>>,
 }
 
 /// One line of the registry's access log.
@@ -54,7 +57,11 @@ impl TestRegistryBuilder {
     }
 
     pub fn try_start(self) -> Result<TestRegistry, String> {
-        let binary = registry_binary().ok_or_else(|| INSTALL_HINT.to_owned())?;
+        #[cfg(test)]
+        let binary = self.binary.clone().unwrap_or_else(registry_binary);
+        #[cfg(not(test))]
+        let binary = registry_binary();
+        let binary = binary.ok_or_else(|| INSTALL_HINT.to_owned())?;
         let dir = tempfile::Builder::new()
             .prefix("test-registry-")
             .tempdir()
@@ -220,12 +227,25 @@ impl Drop for TestRegistry {
 }
 
 fn registry_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DOCKER_REGISTRY_BIN") {
-        return Some(PathBuf::from(path));
+    find_binary(
+        std::env::var_os("DOCKER_REGISTRY_BIN"),
+        std::env::var_os("PATH"),
+        &[Path::new("/usr/bin"), Path::new("/usr/sbin")],
+    )
+}
+
+/// `$DOCKER_REGISTRY_BIN` if it is a file, else `docker-registry` on `PATH` or in `extra`.
+fn find_binary(
+    explicit: Option<std::ffi::OsString>,
+    path: Option<std::ffi::OsString>,
+    extra: &[&Path],
+) -> Option<PathBuf> {
+    if let Some(explicit) = explicit {
+        let explicit = PathBuf::from(explicit);
+        return explicit.is_file().then_some(explicit);
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+    std::env::split_paths(&path.unwrap_or_default())
+        .chain(extra.iter().map(|p| p.to_path_buf()))
         .map(|dir| dir.join("docker-registry"))
         .find(|candidate| candidate.is_file())
 }
@@ -296,5 +316,22 @@ mod tests {
             }
         );
         assert!(parse_access_line("time=... level=info msg=hello").is_none());
+    }
+
+    #[test]
+    fn missing_registry_fails_with_install_instructions() {
+        let none = find_binary(Some("/nonexistent/docker-registry".into()), None, &[]);
+        assert_eq!(none, None);
+        assert_eq!(find_binary(None, Some("/nonexistent".into()), &[]), None);
+        let err = match (TestRegistryBuilder {
+            basic_auth: None,
+            binary: Some(None),
+        })
+        .try_start()
+        {
+            Err(e) => e,
+            Ok(_) => panic!("started without a binary"),
+        };
+        assert!(err.contains("apt-get install -y docker-registry"), "{err}");
     }
 }

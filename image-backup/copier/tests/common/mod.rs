@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::process::Command;
 
 use image_backup_copier::registry::{Client, Repository};
