@@ -66,7 +66,12 @@ impl BagEncoder {
 
     /// Records an error found by the contract's own checks.
     pub fn error(&mut self, key: &str, message: impl Into<String>, value: Option<&str>) {
-        self.errors.push(FieldError::new(key, message, value));
+        self.push(FieldError::new(key, message, value));
+    }
+
+    /// Records an error a contract's check function returned.
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
     }
 
     /// The bag, or every error recorded.
@@ -153,7 +158,12 @@ impl<'a> BagDecoder<'a> {
 
     /// Records an error found by the contract's own checks.
     pub fn error(&mut self, key: &str, message: impl Into<String>, value: Option<&str>) {
-        self.errors.push(FieldError::new(key, message, value));
+        self.push(FieldError::new(key, message, value));
+    }
+
+    /// Records an error a contract's check function returned.
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
     }
 
     /// `Ok` when no error was recorded.

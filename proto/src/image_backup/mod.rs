@@ -1,0 +1,7 @@
+//! The `image-backup` relation interface and the image-backup controller's gRPC API.
+//!
+//! A requirer asks for container images to be protected; the image-backup charm (provider)
+//! answers with the backup registry, the address of the controller's `ImageBackupService` and,
+//! per requested image, the backup once it is done.
+
+pub mod v1;
