@@ -1,0 +1,349 @@
+//! From what a hook learnt to the unit's status, as one pure decision.
+//!
+//! The order is that of what the operator must do first: permissions (nothing works without
+//! `juju trust`), a conflicting owner, then `clusterid`; then what passes on its own (API
+//! trouble, the deployment coming up). Blocked always means "the operator has to act", and the
+//! message says how.
+
+use std::fmt;
+
+use crate::availability::Availability;
+use crate::cluster::Applied;
+use crate::cluster_id::{ClusterId, ClusterIdError};
+use crate::objects::{DEPLOYMENT, NAMESPACE};
+use crate::outcome::{ClusterError, Outcome};
+
+/// A unit status, as Juju shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// The agent is deployed and available.
+    Active,
+    /// Something will pass without the operator: the message says what.
+    Waiting(String),
+    /// The operator must act: the message says how.
+    Blocked(String),
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Active => f.write_str("active"),
+            Self::Waiting(message) => write!(f, "waiting: {message}"),
+            Self::Blocked(message) => write!(f, "blocked: {message}"),
+        }
+    }
+}
+
+/// What [`crate::cluster::Cluster::apply`] returns.
+pub type ApplyResult = Result<Outcome<Applied>, ClusterError>;
+
+/// What [`crate::cluster::Cluster::availability`] returns.
+pub type ReadResult = Result<Outcome<Availability>, ClusterError>;
+
+/// What this hook learnt from the cluster. The variant also says who asked: only the leader
+/// applies, other units only read.
+#[derive(Debug, Clone, Copy)]
+pub enum Report<'a> {
+    /// The leader applied the objects ([`crate::cluster::Cluster::apply`]).
+    Applied(&'a ApplyResult),
+    /// A unit read the deployment ([`crate::cluster::Cluster::availability`]).
+    Read(&'a ReadResult),
+}
+
+/// The unit's status for application `application`, given the `clusterid` option as parsed and
+/// what the cluster said.
+pub fn decide(
+    application: &str,
+    cluster_id: &Result<ClusterId, ClusterIdError>,
+    report: Report<'_>,
+) -> Status {
+    let (leader, result) = match report {
+        Report::Applied(result) => (
+            true,
+            result.as_ref().map(|outcome| match outcome {
+                Outcome::Done(Applied::WithAgent(availability)) => {
+                    Outcome::Done(Some(availability))
+                }
+                Outcome::Done(Applied::WithoutAgent) => Outcome::Done(None),
+                Outcome::Forbidden(forbidden) => Outcome::Forbidden(forbidden.clone()),
+                Outcome::OwnedByOther(owner) => Outcome::OwnedByOther(owner.clone()),
+            }),
+        ),
+        Report::Read(result) => (
+            false,
+            result.as_ref().map(|outcome| match outcome {
+                Outcome::Done(availability) => Outcome::Done(Some(availability)),
+                Outcome::Forbidden(forbidden) => Outcome::Forbidden(forbidden.clone()),
+                Outcome::OwnedByOther(owner) => Outcome::OwnedByOther(owner.clone()),
+            }),
+        ),
+    };
+    match &result {
+        Ok(Outcome::Forbidden(_)) => {
+            return Status::Blocked(format!(
+                "missing permissions: run juju trust {application} --scope=cluster"
+            ));
+        }
+        Ok(Outcome::OwnedByOther(owner)) => {
+            return Status::Blocked(format!(
+                "namespace {NAMESPACE} belongs to {owner}: one CloudCasa agent per cluster"
+            ));
+        }
+        _ => {}
+    }
+    match cluster_id {
+        Err(ClusterIdError::Empty) => {
+            return Status::Blocked(format!(
+                "set clusterid: juju config {application} clusterid=<id from the CloudCasa console>"
+            ));
+        }
+        Err(invalid) => return Status::Blocked(invalid.to_string()),
+        Ok(_) => {}
+    }
+    let availability = match result {
+        Err(error) if error.is_transient() => {
+            return Status::Waiting(format!("kubernetes API unavailable: {error}"));
+        }
+        Err(error) => return Status::Blocked(format!("kubernetes API error: {error}")),
+        Ok(Outcome::Done(availability)) => availability,
+        // Handled above.
+        Ok(Outcome::Forbidden(_) | Outcome::OwnedByOther(_)) => None,
+    };
+    match availability {
+        // The leader applied without the deployment although clusterid is valid: the caller
+        // built the objects from an older config. The next hook corrects it.
+        None => Status::Waiting(format!("deployment {DEPLOYMENT} not applied yet")),
+        Some(Availability::Missing) if leader => {
+            Status::Waiting(format!("deployment {DEPLOYMENT} not found"))
+        }
+        Some(Availability::Missing) => Status::Waiting(format!(
+            "waiting for the leader to create deployment {DEPLOYMENT}"
+        )),
+        Some(Availability::Pending(pending)) => {
+            Status::Waiting(format!("waiting for deployment {DEPLOYMENT}: {pending}"))
+        }
+        Some(Availability::Available) => Status::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use kube::core::Status as ApiStatus;
+
+    use super::*;
+    use crate::availability::Pending;
+    use crate::outcome::{Cause, Forbidden, Step, Verb};
+    use crate::owner::Owner;
+
+    fn id(value: &str) -> Result<ClusterId, ClusterIdError> {
+        ClusterId::parse(value)
+    }
+
+    fn forbidden() -> Forbidden {
+        Forbidden {
+            step: Step::new(Verb::Apply, "Namespace", None, NAMESPACE),
+            message: "namespaces \"cloudcasa-io\" is forbidden".into(),
+        }
+    }
+
+    fn unavailable() -> ClusterError {
+        ClusterError::Unavailable {
+            step: Step::new(Verb::Apply, "Namespace", None, NAMESPACE),
+            cause: Cause::Api(Box::new(
+                ApiStatus::failure("boom", "InternalError").with_code(500),
+            )),
+            attempts: 3,
+            elapsed: Duration::from_secs(2),
+        }
+    }
+
+    fn rejected() -> ClusterError {
+        ClusterError::Rejected {
+            step: Step::new(Verb::Apply, "Deployment", Some(NAMESPACE), DEPLOYMENT),
+            cause: Cause::Api(Box::new(
+                ApiStatus::failure("denied by policy", "BadRequest").with_code(400),
+            )),
+        }
+    }
+
+    fn pending() -> Availability {
+        Availability::Pending(Pending::Unavailable {
+            available: 0,
+            desired: 1,
+        })
+    }
+
+    const SET_ID: &str =
+        "set clusterid: juju config cloudcasa clusterid=<id from the CloudCasa console>";
+    const TRUST: &str = "missing permissions: run juju trust cloudcasa --scope=cluster";
+    const WAIT_DEPLOYMENT: &str =
+        "waiting for deployment cloudcasa-kubeagent-manager: 0/1 replicas available";
+
+    fn blocked(message: &str) -> Status {
+        Status::Blocked(message.into())
+    }
+
+    fn waiting(message: &str) -> Status {
+        Status::Waiting(message.into())
+    }
+
+    #[test]
+    fn leader_table() {
+        let other = Owner::new("prod", "cloudcasa").unwrap();
+        let cases: Vec<(&str, Result<ClusterId, ClusterIdError>, ApplyResult, Status)> = vec![
+            (
+                "available",
+                id("abc1"),
+                Ok(Outcome::Done(Applied::WithAgent(Availability::Available))),
+                Status::Active,
+            ),
+            (
+                "pending",
+                id("abc1"),
+                Ok(Outcome::Done(Applied::WithAgent(pending()))),
+                waiting(WAIT_DEPLOYMENT),
+            ),
+            (
+                "empty id",
+                id(""),
+                Ok(Outcome::Done(Applied::WithoutAgent)),
+                blocked(SET_ID),
+            ),
+            (
+                "invalid id",
+                id("abc-1"),
+                Ok(Outcome::Done(Applied::WithoutAgent)),
+                blocked(
+                    r#"clusterid "abc-1" contains '-' at position 4: only letters and digits are allowed"#,
+                ),
+            ),
+            (
+                "forbidden beats empty id",
+                id(""),
+                Ok(Outcome::Forbidden(forbidden())),
+                blocked(TRUST),
+            ),
+            (
+                "forbidden",
+                id("abc1"),
+                Ok(Outcome::Forbidden(forbidden())),
+                blocked(TRUST),
+            ),
+            (
+                "owned by another application",
+                id("abc1"),
+                Ok(Outcome::OwnedByOther(other)),
+                blocked(
+                    "namespace cloudcasa-io belongs to application cloudcasa in model prod: one CloudCasa agent per cluster",
+                ),
+            ),
+            (
+                "empty id beats API trouble",
+                id(""),
+                Err(unavailable()),
+                blocked(SET_ID),
+            ),
+            (
+                "API unavailable",
+                id("abc1"),
+                Err(unavailable()),
+                waiting(
+                    "kubernetes API unavailable: apply Namespace cloudcasa-io: 500 InternalError: boom (gave up after 3 attempts in 2s)",
+                ),
+            ),
+            (
+                "API rejected",
+                id("abc1"),
+                Err(rejected()),
+                blocked(
+                    "kubernetes API error: apply Deployment cloudcasa-io/cloudcasa-kubeagent-manager: 400 BadRequest: denied by policy",
+                ),
+            ),
+            (
+                "applied without agent from stale config",
+                id("abc1"),
+                Ok(Outcome::Done(Applied::WithoutAgent)),
+                waiting("deployment cloudcasa-kubeagent-manager not applied yet"),
+            ),
+        ];
+        for (name, cluster_id, result, expected) in cases {
+            assert_eq!(
+                decide("cloudcasa", &cluster_id, Report::Applied(&result)),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_leader_table() {
+        let cases: Vec<(&str, Result<ClusterId, ClusterIdError>, ReadResult, Status)> = vec![
+            (
+                "available",
+                id("abc1"),
+                Ok(Outcome::Done(Availability::Available)),
+                Status::Active,
+            ),
+            (
+                "pending",
+                id("abc1"),
+                Ok(Outcome::Done(pending())),
+                waiting(WAIT_DEPLOYMENT),
+            ),
+            (
+                "missing",
+                id("abc1"),
+                Ok(Outcome::Done(Availability::Missing)),
+                waiting("waiting for the leader to create deployment cloudcasa-kubeagent-manager"),
+            ),
+            (
+                "empty id",
+                id(""),
+                Ok(Outcome::Done(Availability::Missing)),
+                blocked(SET_ID),
+            ),
+            (
+                "forbidden",
+                id("abc1"),
+                Ok(Outcome::Forbidden(forbidden())),
+                blocked(TRUST),
+            ),
+            (
+                "API unavailable",
+                id("abc1"),
+                Err(unavailable()),
+                waiting(
+                    "kubernetes API unavailable: apply Namespace cloudcasa-io: 500 InternalError: boom (gave up after 3 attempts in 2s)",
+                ),
+            ),
+        ];
+        for (name, cluster_id, result, expected) in cases {
+            assert_eq!(
+                decide("cloudcasa", &cluster_id, Report::Read(&result)),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn application_name_goes_into_instructions() {
+        let result = Ok(Outcome::Forbidden(forbidden()));
+        assert_eq!(
+            decide("backup-agent", &id("abc1"), Report::Applied(&result)),
+            blocked("missing permissions: run juju trust backup-agent --scope=cluster")
+        );
+        assert_eq!(
+            decide(
+                "backup-agent",
+                &id(""),
+                Report::Applied(&Ok(Outcome::Done(Applied::WithoutAgent)))
+            ),
+            blocked(
+                "set clusterid: juju config backup-agent clusterid=<id from the CloudCasa console>"
+            )
+        );
+    }
+}
