@@ -1,0 +1,346 @@
+//! Command-line flags (every one also settable as `IMAGE_BACKUP_*` in the environment) and the
+//! validated configuration they turn into.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::context::RolloutMode;
+use crate::image::ImageRef;
+
+/// `image-backup controller run` flags.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Args {
+    /// Where backups go: `host[:port][/path]`, e.g. `registry.example.com:5000/backups`.
+    #[arg(long, env = "IMAGE_BACKUP_BACKUP_REGISTRY")]
+    pub backup_registry: String,
+    /// Namespace of the ImageBackup objects, the registry secret and the leader lease.
+    #[arg(long, env = "IMAGE_BACKUP_NAMESPACE", default_value = "image-backup")]
+    pub namespace: String,
+    /// Namespaces whose workloads are not backed up (the controller's own is always excluded).
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_EXCLUDE_NAMESPACES",
+        value_delimiter = ',',
+        default_value = "kube-system"
+    )]
+    pub exclude_namespaces: Vec<String>,
+    /// Switch workloads to their backup images once every image is backed up.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_ROLLOUT",
+        conflicts_with = "restore_originals"
+    )]
+    pub rollout: bool,
+    /// Put back the original images of workloads switched by `--rollout`.
+    #[arg(long, env = "IMAGE_BACKUP_RESTORE_ORIGINALS")]
+    pub restore_originals: bool,
+    /// Objects reconciled at once per controller (so also the number of parallel copies).
+    #[arg(long, env = "IMAGE_BACKUP_CONCURRENCY", default_value_t = 4)]
+    pub concurrency: u16,
+    /// How often a finished backup is checked to still exist: `90s`, `30m`, `1h`, `2d`.
+    #[arg(long, env = "IMAGE_BACKUP_RECHECK_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub recheck_interval: Duration,
+    /// Copy attempts before a backup is marked Failed.
+    #[arg(long, env = "IMAGE_BACKUP_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Address of `/healthz`, `/readyz` and `/metrics`.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_METRICS_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub metrics_addr: SocketAddr,
+    /// Address of the gRPC API.
+    #[arg(long, env = "IMAGE_BACKUP_GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+    /// `kubernetes.io/dockerconfigjson` secret (in `--namespace`) with the backup registry's
+    /// credentials.
+    #[arg(long, env = "IMAGE_BACKUP_REGISTRY_SECRET")]
+    pub registry_secret: Option<String>,
+    /// Name of this replica in the lease and in `status.holder` (default: the pod's hostname).
+    #[arg(long, env = "IMAGE_BACKUP_IDENTITY")]
+    pub identity: Option<String>,
+    /// Run without the leader lease (only when exactly one replica runs).
+    #[arg(long, env = "IMAGE_BACKUP_NO_LEADER_ELECTION")]
+    pub no_leader_election: bool,
+}
+
+/// A validated controller configuration.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Normalised `host[:port][/path]`.
+    pub backup_registry: String,
+    pub namespace: String,
+    /// Always contains `namespace`.
+    pub exclude_namespaces: Vec<String>,
+    pub rollout: RolloutMode,
+    pub concurrency: u16,
+    pub recheck_interval: Duration,
+    pub max_attempts: u32,
+    pub metrics_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub registry_secret: Option<String>,
+    pub identity: String,
+    pub leader_election: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--backup-registry {value:?} is not host[:port][/path]: {reason}")]
+    BackupRegistry { value: String, reason: String },
+    #[error("--namespace {0:?} is not a valid namespace name")]
+    Namespace(String),
+    #[error("--concurrency must be at least 1")]
+    Concurrency,
+    #[error("--max-attempts must be at least 1")]
+    MaxAttempts,
+    #[error("--recheck-interval must be at least 1s")]
+    RecheckInterval,
+}
+
+impl TryFrom<Args> for ControllerConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: Args) -> Result<Self, ConfigError> {
+        let backup_registry = normalise_registry(&args.backup_registry)?;
+        if !crate::naming::is_dns_label(&args.namespace) {
+            return Err(ConfigError::Namespace(args.namespace));
+        }
+        if args.concurrency == 0 {
+            return Err(ConfigError::Concurrency);
+        }
+        if args.max_attempts == 0 {
+            return Err(ConfigError::MaxAttempts);
+        }
+        if args.recheck_interval < Duration::from_secs(1) {
+            return Err(ConfigError::RecheckInterval);
+        }
+        let mut exclude_namespaces: Vec<String> = args
+            .exclude_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if !exclude_namespaces.contains(&args.namespace) {
+            exclude_namespaces.push(args.namespace.clone());
+        }
+        let rollout = match (args.rollout, args.restore_originals) {
+            (true, _) => RolloutMode::Rollout,
+            (false, true) => RolloutMode::RestoreOriginals,
+            (false, false) => RolloutMode::Off,
+        };
+        Ok(Self {
+            backup_registry,
+            namespace: args.namespace,
+            exclude_namespaces,
+            rollout,
+            concurrency: args.concurrency,
+            recheck_interval: args.recheck_interval,
+            max_attempts: args.max_attempts,
+            metrics_addr: args.metrics_addr,
+            grpc_addr: args.grpc_addr,
+            registry_secret: args.registry_secret.filter(|s| !s.is_empty()),
+            identity: args
+                .identity
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(default_identity),
+            leader_election: !args.no_leader_election,
+        })
+    }
+}
+
+/// `host[:port][/path]` in the normalised form images are compared with (a bare name is a
+/// Docker Hub namespace, as it would be in an image reference).
+fn normalise_registry(value: &str) -> Result<String, ConfigError> {
+    let trimmed = value.trim().trim_end_matches('/');
+    let bad = |reason: String| ConfigError::BackupRegistry {
+        value: value.to_string(),
+        reason,
+    };
+    if trimmed.is_empty() || trimmed.contains(['@', ' ']) {
+        return Err(bad("empty or contains '@' or spaces".into()));
+    }
+    let probe =
+        ImageRef::parse(&format!("{trimmed}/probe")).map_err(|e| bad(e.reason.to_string()))?;
+    if probe.tag() != Some("latest") {
+        return Err(bad("must not contain a tag".into()));
+    }
+    let path = probe
+        .repository()
+        .strip_suffix("probe")
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    Ok(if path.is_empty() {
+        probe.registry().to_string()
+    } else {
+        format!("{}/{path}", probe.registry())
+    })
+}
+
+/// The pod's hostname and this process's id: unique per run, so a restarted pod never mistakes
+/// its predecessor's `Running` claims for its own live ones.
+fn default_identity() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok()
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "image-backup-controller".into());
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    format!("{host}/{}-{started:x}", std::process::id())
+}
+
+/// `90`, `90s`, `30m`, `1h`, `2d`.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration like 90s, 30m, 1h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => {
+            return Err(format!(
+                "{value:?}: unknown unit {unit:?} (use s, m, h or d)"
+            ));
+        }
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{value:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn config(argv: &[&str]) -> Result<ControllerConfig, ConfigError> {
+        let mut full = vec!["test"];
+        full.extend_from_slice(argv);
+        ControllerConfig::try_from(Cli::try_parse_from(full).unwrap().args)
+    }
+
+    #[test]
+    fn defaults_exclude_kube_system_and_own_namespace() {
+        let c = config(&["--backup-registry", "registry.local:5000/backups/"]).unwrap();
+        assert_eq!(c.backup_registry, "registry.local:5000/backups");
+        assert_eq!(c.exclude_namespaces, ["kube-system", "image-backup"]);
+        assert_eq!(c.rollout, RolloutMode::Off);
+        assert_eq!(
+            (c.concurrency, c.recheck_interval),
+            (4, Duration::from_secs(3600))
+        );
+        assert!(c.leader_election);
+    }
+
+    #[test]
+    fn flags_are_parsed_and_validated() {
+        let c = config(&[
+            "--backup-registry",
+            "myuser",
+            "--namespace",
+            "ops",
+            "--exclude-namespaces",
+            "a,b",
+            "--rollout",
+            "--concurrency",
+            "8",
+            "--recheck-interval",
+            "30m",
+            "--registry-secret",
+            "regcred",
+        ])
+        .unwrap();
+        assert_eq!(c.backup_registry, "docker.io/myuser");
+        assert_eq!(c.exclude_namespaces, ["a", "b", "ops"]);
+        assert_eq!(c.rollout, RolloutMode::Rollout);
+        assert_eq!(c.recheck_interval, Duration::from_secs(1800));
+        assert_eq!(c.registry_secret.as_deref(), Some("regcred"));
+
+        assert!(
+            matches!(config(&["--backup-registry", "Bad Host"]), Err(ConfigError::BackupRegistry { value, .. }) if value == "Bad Host")
+        );
+        assert!(matches!(
+            config(&["--backup-registry", "r.local/x:tag"]),
+            Err(ConfigError::BackupRegistry { .. })
+        ));
+        assert_eq!(
+            config(&["--backup-registry", "r.local", "--concurrency", "0"]).unwrap_err(),
+            ConfigError::Concurrency
+        );
+        assert_eq!(
+            config(&["--backup-registry", "r.local", "--namespace", "Bad_NS"]).unwrap_err(),
+            ConfigError::Namespace("Bad_NS".into())
+        );
+        assert!(
+            Cli::try_parse_from([
+                "t",
+                "--backup-registry",
+                "r",
+                "--rollout",
+                "--restore-originals"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn every_flag_has_an_image_backup_env_var() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for arg in command
+            .get_arguments()
+            .filter(|a| a.get_long().is_some() && a.get_id() != "help")
+        {
+            let long = arg.get_long().unwrap();
+            let want = format!("IMAGE_BACKUP_{}", long.to_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().and_then(|e| e.to_str()),
+                Some(want.as_str()),
+                "--{long}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations() {
+        for (input, secs) in [
+            ("90", 90),
+            ("90s", 90),
+            ("30m", 1800),
+            ("1h", 3600),
+            ("2d", 172800),
+        ] {
+            assert_eq!(
+                parse_duration(input),
+                Ok(Duration::from_secs(secs)),
+                "{input}"
+            );
+        }
+        for bad in ["", "h", "1w", "-1s", "1.5h"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+}
