@@ -209,16 +209,17 @@ mod tests {
     use super::*;
 
     fn classify(code: u16, reason: &str) -> Failure {
-        let status = Status::failure("message", reason).with_code(code);
-        Failure::classify(
-            Step::new(
-                Verb::Apply,
-                "ServiceAccount",
-                Some("cloudcasa-io"),
-                "cloudcasa-io",
-            ),
-            kube::Error::Api(Box::new(status)),
-        )
+        classify_status(Status::failure("message", reason).with_code(code))
+    }
+
+    fn classify_status(status: Status) -> Failure {
+        let step = Step::new(
+            Verb::Apply,
+            "ServiceAccount",
+            Some("cloudcasa-io"),
+            "cloudcasa-io",
+        );
+        Failure::classify(step, kube::Error::Api(Box::new(status)))
     }
 
     #[test]
@@ -235,15 +236,7 @@ mod tests {
             }]},
         }))
         .unwrap();
-        let failure = Failure::classify(
-            Step::new(
-                Verb::Apply,
-                "ServiceAccount",
-                Some("cloudcasa-io"),
-                "cloudcasa-io",
-            ),
-            kube::Error::Api(Box::new(status)),
-        );
+        let failure = classify_status(status);
         assert!(matches!(
             failure,
             Failure::Transient(_, Cause::NamespaceTerminating(ns)) if ns == "cloudcasa-io"

@@ -86,6 +86,24 @@ fn namespace_absent() -> Exchange {
     Exchange::get(NS).fails(404, "NotFound", "namespaces \"cloudcasa-io\" not found")
 }
 
+/// The namespace check `check`, then everything applied with the agent available.
+fn install_after(check: Exchange) -> Vec<Exchange> {
+    vec![
+        check,
+        apply_namespace(),
+        apply_service_account(),
+        apply_binding(),
+        apply_deployment(1),
+    ]
+}
+
+async fn apply_agent(script: Vec<Exchange>) -> Result<Outcome<Applied>, ClusterError> {
+    against(script, async |c| {
+        c.apply(&Desired::with_agent(&spec())).await
+    })
+    .await
+}
+
 /// Runs `operation` against `script` and checks the script was followed exactly.
 async fn against<T>(script: Vec<Exchange>, operation: impl AsyncFnOnce(&Cluster) -> T) -> T {
     let (client, verifier) = mock::pair();
@@ -101,17 +119,8 @@ async fn against<T>(script: Vec<Exchange>, operation: impl AsyncFnOnce(&Cluster)
 
 #[tokio::test(start_paused = true)]
 async fn full_apply_creates_everything_in_order() {
-    let script = vec![
-        namespace_absent(),
-        apply_namespace(),
-        apply_service_account(),
-        apply_binding(),
-        apply_deployment(1),
-    ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let script = install_after(namespace_absent());
+    let outcome = apply_agent(script).await;
     assert_eq!(
         outcome.unwrap(),
         Outcome::Done(Applied::WithAgent(Availability::Available))
@@ -138,10 +147,7 @@ async fn apply_bodies_are_complete_typed_objects() {
         namespace_absent(),
         Exchange::apply(NS, literal).fails(403, "Forbidden", "no"),
     ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     assert!(matches!(outcome.unwrap(), Outcome::Forbidden(_)));
 }
 
@@ -169,10 +175,7 @@ async fn pending_deployment_is_reported_from_the_apply_answer() {
         apply_binding(),
         apply_deployment(0),
     ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     assert_eq!(
         outcome.unwrap(),
         Outcome::Done(Applied::WithAgent(Availability::Pending(
@@ -196,10 +199,7 @@ async fn forbidden_stops_at_once_without_retrying() {
             message,
         ),
     ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     let Ok(Outcome::Forbidden(forbidden)) = outcome else {
         panic!("expected Forbidden, got {outcome:?}");
     };
@@ -212,7 +212,7 @@ async fn forbidden_stops_at_once_without_retrying() {
 
 #[tokio::test(start_paused = true)]
 async fn transient_error_is_retried_from_the_top_after_a_wait() {
-    let script = vec![
+    let mut script = vec![
         namespace_absent(),
         apply_namespace(),
         Exchange::apply(SA, json_of(&objects::service_account(&owner()))).fails(
@@ -220,17 +220,12 @@ async fn transient_error_is_retried_from_the_top_after_a_wait() {
             "InternalError",
             "etcdserver: leader changed",
         ),
-        Exchange::get(NS).ok(existing_namespace(&owner())),
-        apply_namespace(),
-        apply_service_account(),
-        apply_binding(),
-        apply_deployment(1),
     ];
+    script.extend(install_after(
+        Exchange::get(NS).ok(existing_namespace(&owner())),
+    ));
     let start = tokio::time::Instant::now();
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     assert_eq!(
         outcome.unwrap(),
         Outcome::Done(Applied::WithAgent(Availability::Available))
@@ -245,10 +240,7 @@ async fn retries_stop_when_the_budget_is_spent() {
         || Exchange::get(NS).fails(503, "ServiceUnavailable", "apiserver is shutting down");
     let script = vec![unavailable(), unavailable(), unavailable()];
     let start = tokio::time::Instant::now();
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     let Err(ClusterError::Unavailable {
         step,
         cause,
@@ -276,10 +268,7 @@ async fn a_hanging_api_server_is_cut_off_at_the_budget() {
         Exchange::apply(SA, json_of(&objects::service_account(&owner()))).hang(),
     ];
     let start = tokio::time::Instant::now();
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     let Err(ClusterError::Unavailable {
         step,
         cause: Cause::TimedOut,
@@ -309,10 +298,7 @@ async fn invalid_object_is_rejected_without_retrying() {
             "Deployment.apps \"cloudcasa-kubeagent-manager\" is invalid",
         ),
     ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     let Err(error @ ClusterError::Rejected { .. }) = outcome else {
         panic!("expected Rejected, got {outcome:?}");
     };
@@ -326,18 +312,9 @@ async fn invalid_object_is_rejected_without_retrying() {
 
 #[tokio::test(start_paused = true)]
 async fn reinstall_waits_for_the_old_namespace_to_go() {
-    let script = vec![
-        Exchange::get(NS).ok(terminating_namespace()),
-        namespace_absent(),
-        apply_namespace(),
-        apply_service_account(),
-        apply_binding(),
-        apply_deployment(1),
-    ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let mut script = vec![Exchange::get(NS).ok(terminating_namespace())];
+    script.extend(install_after(namespace_absent()));
+    let outcome = apply_agent(script).await;
     assert_eq!(
         outcome.unwrap(),
         Outcome::Done(Applied::WithAgent(Availability::Available))
@@ -374,10 +351,7 @@ async fn namespace_terminating_403_is_retried_not_blocked() {
 async fn objects_of_another_application_are_left_alone() {
     let other = Owner::new("prod", "cloudcasa").unwrap();
     let script = vec![Exchange::get(NS).ok(existing_namespace(&other))];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let outcome = apply_agent(script).await;
     assert_eq!(outcome.unwrap(), Outcome::OwnedByOther(other.clone()));
 
     let script = vec![Exchange::get(NS).ok(existing_namespace(&other))];
@@ -391,17 +365,8 @@ async fn unlabelled_objects_of_the_original_charm_are_adopted() {
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "cloudcasa-io", "labels": {"component": "kubeagent-backup-helper"}},
     });
-    let script = vec![
-        Exchange::get(NS).ok(python_charm),
-        apply_namespace(),
-        apply_service_account(),
-        apply_binding(),
-        apply_deployment(1),
-    ];
-    let outcome = against(script, async |c| {
-        c.apply(&Desired::with_agent(&spec())).await
-    })
-    .await;
+    let script = install_after(Exchange::get(NS).ok(python_charm));
+    let outcome = apply_agent(script).await;
     assert!(matches!(
         outcome.unwrap(),
         Outcome::Done(Applied::WithAgent(_))
