@@ -27,6 +27,8 @@ use crate::status::{Status, StatusName};
 #[derive(Debug, Default)]
 pub struct HookTools {
     calls: usize,
+    /// `PATH` to find the tools on, instead of the process's.
+    search_path: Option<std::ffi::OsString>,
 }
 
 /// Keeps secret files until the tool has run.
@@ -43,6 +45,15 @@ fn py_bool(b: bool) -> &'static str {
 impl HookTools {
     pub fn new() -> Self {
         HookTools::default()
+    }
+
+    /// Finds the tools on `path` (a `PATH`-style list) instead of the process's `PATH`; the
+    /// tools also run with it. For tools and tests that run stand-in hook tools.
+    pub fn with_search_path(path: impl Into<std::ffi::OsString>) -> Self {
+        HookTools {
+            calls: 0,
+            search_path: Some(path.into()),
+        }
     }
 
     /// How many tools have been run.
@@ -66,6 +77,9 @@ impl HookTools {
             c
         };
         let mut cmd = Command::new(tool);
+        if let Some(path) = &self.search_path {
+            cmd.env("PATH", path);
+        }
         cmd.args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()

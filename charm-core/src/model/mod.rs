@@ -521,3 +521,6 @@ impl Model {
         (self.backend.into_inner(), self.store.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests;
