@@ -13,7 +13,10 @@
 //! - [`BagChanges`], the writes that turn the bag as it is into the bag as it should be (nothing
 //!   when they are equal, deletions for keys that are no longer present);
 //! - [`decode_remote`], the read rule for the other side's bag: empty means "not written yet",
-//!   which is not an error.
+//!   which is not an error;
+//! - on the [`Model`](crate::Model): [`publish`] (requirer/provider side: leader only, no write
+//!   when unchanged, stale keys deleted, nothing written when invalid) and [`read_remote`]
+//!   (the other side's message, or a [`RemoteError`] that maps to a Waiting or Blocked status).
 //!
 //! # Choices
 //! - An empty value and an absent key are the same thing, as in Juju (`relation-set key=`
@@ -32,14 +35,18 @@
 mod changes;
 mod error;
 mod fields;
+mod relation;
 
 pub use changes::BagChanges;
 pub use error::{FieldError, ValidationErrors};
 pub use fields::{BagDecoder, BagEncoder};
+pub use relation::{PublishError, Published, RemoteError, publish, publish_all, read_remote};
 
 use std::collections::BTreeMap;
 
-/// A Juju data bag: the content of one unit's or one application's side of a relation.
+/// The content of one data bag: one unit's or one application's side of a relation. (The
+/// crate-root [`crate::Bag`] is something else: it names *which* bag of a relation; write this
+/// one `contract::Bag` where both are in scope.)
 pub type Bag = BTreeMap<String, String>;
 
 /// A message that has a fixed encoding into a data bag.
