@@ -26,7 +26,55 @@
 //! YAML goes through one small module (`yaml`), so `serde_yaml` could be swapped out.
 //!
 //! A testing double, [`fake::FakePebble`] (feature `testing`), serves the same API on a real
-//! unix socket from in-memory state and a temporary directory.
+//! unix socket from in-memory state and a temporary directory; [`fake::ContainerState`] is a
+//! container as a state-transition test declares it.
+//!
+//! # Example: keep a workload in line with the config
+//!
+//! On `pebble-ready` and on `config-changed` alike, compute the layer from the config, and
+//! only when the service differs from the plan, combine the layer and replan (which restarts
+//! the service with its new environment). Before Pebble is up, do nothing: `pebble-ready`
+//! will come.
+//!
+//! ```
+//! use charm_core::pebble::{Container, Error, Layer, Service, Startup};
+//! # use charm_core::pebble::fake::FakePebble;
+//!
+//! fn layer(cluster_id: &str) -> Layer {
+//!     let agent = Service::new("/usr/local/bin/kubeagentmanager --tls true")
+//!         .with_startup(Startup::Enabled)
+//!         .with_env("AMDS_CLUSTER_ID", cluster_id);
+//!     Layer::new().with_summary("cloudcasa").with_service("agent", agent)
+//! }
+//!
+//! /// Returns whether the service was (re)started.
+//! async fn reconcile(container: &Container, cluster_id: &str) -> Result<bool, Error> {
+//!     if !container.can_connect().await {
+//!         return Ok(false);
+//!     }
+//!     let pebble = container.pebble();
+//!     let wanted = layer(cluster_id);
+//!     if pebble.plan().await?.services.get("agent") == wanted.services.get("agent") {
+//!         return Ok(false);
+//!     }
+//!     pebble.add_layer("cloudcasa", &wanted, true).await?;
+//!     pebble.replan_services().await?;
+//!     Ok(true)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! # let base = tempfile::tempdir().unwrap();
+//! let container = Container::with_socket_base("cloudcasa", base.path()).unwrap();
+//! assert!(!reconcile(&container, "abc").await.unwrap()); // Pebble not up yet
+//! # let fake = FakePebble::start_at(Container::socket_path(base.path(), "cloudcasa")).await.unwrap();
+//! assert!(reconcile(&container, "abc").await.unwrap()); // pebble-ready: layer + replan
+//! assert!(!reconcile(&container, "abc").await.unwrap()); // same config: nothing to do
+//! assert!(reconcile(&container, "xyz").await.unwrap()); // config-changed: new environment
+//! # let plan = container.pebble().plan().await.unwrap();
+//! # assert_eq!(plan.services["agent"].environment["AMDS_CLUSTER_ID"], "xyz");
+//! # }
+//! ```
 
 /// Declares a Pebble string enum: known values as variants, anything else kept verbatim in
 /// `Other`, so a newer Pebble never makes a response unreadable.

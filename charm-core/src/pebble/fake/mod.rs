@@ -15,6 +15,7 @@
 
 mod api;
 mod clock;
+mod container;
 mod exec;
 mod fs;
 mod state;
@@ -31,6 +32,7 @@ use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use container::{CheckState, ContainerState, ExecMock, NoticeState};
 pub use exec::{ExecHandler, ExecInvocation, ExecResult};
 
 use super::layer::Layer;
@@ -84,6 +86,8 @@ pub struct FakePebble {
     shared: Arc<Shared>,
     socket: PathBuf,
     server: JoinHandle<()>,
+    /// The runtime of a fake started with [`FakePebble::start_background`].
+    runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
 }
 
@@ -106,7 +110,33 @@ impl FakePebble {
         Self::start_in(tempfile::tempdir()?, socket).await
     }
 
+    /// Starts a fake at `socket` served by its own runtime thread, for synchronous code such
+    /// as the state-transition harness (whose hook runs on a runtime of its own).
+    pub fn start_background(socket: impl Into<PathBuf>) -> io::Result<Self> {
+        let socket = socket.into();
+        if let Some(parent) = socket.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("fake-pebble")
+            .enable_all()
+            .build()?;
+        let dir = tempfile::tempdir()?;
+        let mut fake = {
+            let _entered = runtime.enter();
+            Self::bind(dir, socket)?
+        };
+        fake.runtime = Some(runtime);
+        Ok(fake)
+    }
+
     async fn start_in(dir: tempfile::TempDir, socket: PathBuf) -> io::Result<Self> {
+        Self::bind(dir, socket)
+    }
+
+    /// Binds and spawns the server on the current runtime.
+    fn bind(dir: tempfile::TempDir, socket: PathBuf) -> io::Result<Self> {
         let root = dir.path().join("root");
         std::fs::create_dir_all(&root)?;
         let listener = UnixListener::bind(&socket)?;
@@ -124,6 +154,7 @@ impl FakePebble {
             shared,
             socket,
             server,
+            runtime: None,
             _dir: dir,
         })
     }
@@ -303,9 +334,22 @@ impl FakePebble {
     }
 }
 
+impl std::fmt::Debug for FakePebble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakePebble")
+            .field("socket", &self.socket)
+            .field("root", &self.root())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for FakePebble {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks, so dropping the fake inside async code is fine too.
+            runtime.shutdown_background();
+        }
     }
 }
 
