@@ -181,3 +181,23 @@ impl std::fmt::Display for PathErrorKind {
 
 /// Result with the Pebble [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_threads_and_box_into_charm_errors() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Path {
+            path: "/x".into(),
+            kind: PathErrorKind::NotFound,
+            message: "stat /x: no such file or directory".into(),
+        });
+        assert_eq!(
+            boxed.to_string(),
+            "not-found - stat /x: no such file or directory (path /x)"
+        );
+    }
+}

@@ -25,7 +25,8 @@ pub struct CheckState {
 /// A notice as a test declares or reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoticeState {
-    /// Its id (assigned by the fake; ignored on input).
+    /// Its id. Ignored on input: the fake numbers declared notices 1, 2, ... in order, which
+    /// is the id a `pebble-custom-notice` event for the n-th notice must carry.
     pub id: String,
     /// Its type.
     pub notice_type: NoticeType,
