@@ -337,7 +337,9 @@ fn api_to_path_error(path: &str, error: Error) -> Error {
 }
 
 impl Client {
-    /// Writes `source` to `path` in the container, streaming it.
+    /// Writes `source` to `path` in the container, streaming it in 64 KiB chunks. The whole
+    /// upload is bounded by the client's timeout ([`Client::with_timeout`]). Pebble writes
+    /// atomically: a failed push leaves any previous content in place.
     pub async fn push<R>(&self, path: &str, source: R, options: &PushOptions) -> Result<()>
     where
         R: AsyncRead + Send + Unpin + 'static,
