@@ -11,7 +11,7 @@ pub const DEFAULT_SOCKET_BASE: &str = "/charm/containers";
 /// A workload container: `<base>/<name>/pebble.socket`.
 ///
 /// The model hands these out by name from the charm's metadata; tests point the base at a
-/// temporary directory where a [`fake::FakePebble`](super::fake::FakePebble) listens.
+/// temporary directory where a `fake::FakePebble` (feature `testing`) listens.
 #[derive(Debug, Clone)]
 pub struct Container {
     name: String,

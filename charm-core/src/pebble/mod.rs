@@ -25,8 +25,8 @@
 //!
 //! YAML goes through one small module (`yaml`), so `serde_yaml` could be swapped out.
 //!
-//! A testing double, [`fake::FakePebble`] (feature `testing`), serves the same API on a real
-//! unix socket from in-memory state and a temporary directory; [`fake::ContainerState`] is a
+//! A testing double, `fake::FakePebble` (feature `testing`), serves the same API on a real
+//! unix socket from in-memory state and a temporary directory; `fake::ContainerState` is a
 //! container as a state-transition test declares it.
 //!
 //! # Example: keep a workload in line with the config
