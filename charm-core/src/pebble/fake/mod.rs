@@ -3,7 +3,7 @@
 //!
 //! It is written from Pebble's API (request and response shapes, the
 //! `{"type": "sync"|"async"|"error", ...}` envelope, multipart file transfer, exec
-//! websockets) so the real [`Client`](super::Client) is tested over real HTTP. What it does
+//! websockets) so the real [`Client`] is tested over real HTTP. What it does
 //! not do, by design:
 //! - services do not run: start marks them active, stop inactive; replan restarts services
 //!   whose configuration changed since they started and starts `startup: enabled` ones; a
