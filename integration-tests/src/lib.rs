@@ -1,4 +1,60 @@
-//! End-to-end tests: packed charms under a hook-tool simulator.
+//! End-to-end tests without a Juju controller: the packed charm, unzipped, its `dispatch`
+//! run as Juju runs it, with hook tools on `PATH` that behave like Juju 3.6's.
+//!
+//! # Parts
+//! - [`tools`]: the hook-tool simulator, one multi-call executable (`juju-sim`) linked under
+//!   every tool name (`relation-get`, `status-set`, `secret-get`, ...). It follows the command
+//!   forms, flags, output formats, error wording and exit codes of Juju's `jujuc` (usage
+//!   errors exit 2 with `ERROR option provided but not defined: --x`), and its permission
+//!   rules (only the leader writes, or outside peer relations reads, its application bag;
+//!   `relation-set --app` by a non-leader fails with `ERROR cannot write relation settings`).
+//! - [`model`]: the driver tests use: deploy, relate, configure, upgrade, change leader, scale,
+//!   remove, run actions. It queues the hooks Juju would run, in Juju's documented orders, and
+//!   runs each as a real process.
+//! - [`state`] and [`store`]: the model lives in one JSON file, read and written by the driver
+//!   and every tool process under an exclusive `flock`.
+//! - [`charm`]: metadata as Juju reads it from the unpacked charm; `.charm` unpacking.
+//! - [`fixture`]: a shell-script charm for stand-in applications and driver tests.
+//!
+//! # Choices
+//! - **Transactions like Juju's.** Relation data, ports, charm state, secrets and storage
+//!   requests go into the running hook's journal; the hook sees its own writes, others see
+//!   them only once the hook exits 0, and a failing hook's journal is dropped. Status, logs,
+//!   workload version and action results take effect at once, as they do in Juju.
+//! - **The agent's context, not the environment.** Tools find the running hook by
+//!   `JUJU_CONTEXT_ID` in the state file (named by `JUJU_SIM_STATE`), so a charm that edits
+//!   `JUJU_RELATION_ID` gets what Juju would give it; a tool run after its hook ended fails.
+//! - **One hook at a time.** Juju runs units' hooks concurrently; the driver runs them one by
+//!   one from a queue. Tests that want other orders turn auto-settle off, reorder or repeat
+//!   hooks, and settle (see [`model`]); scenarios should pass whatever the order.
+//! - **Every unit has its own copy of the charm**, as on separate machines: files a charm
+//!   writes in its directory survive upgrades (charm files are replaced, others kept).
+//!
+//! # Not simulated
+//! Pebble (containers get `*-pebble-ready`, but there is no Pebble socket), time (no
+//! `update-status` unless asked, no secret expiry or rotation, no `since` in `goal-state`),
+//! relation suspension, cross-model relations, and the tools Juju 3 no longer has or charms
+//! here do not use (`leader-get`/`leader-set`, `credential-get`, `juju-reboot`,
+//! `add-metric`, `payload-*`): a charm calling those gets "command not found". YAML output
+//! comes from serde_yaml, which quotes ambiguous strings with `'` where Go's yaml uses `"`.
+//!
+//! # Writing a scenario
+//! ```no_run
+//! use integration_tests::{Deploy, Model, fixture::ScriptCharm};
+//!
+//! // In this crate's tests, `juju_sim` is `env!("CARGO_BIN_EXE_juju-sim")`.
+//! fn scenario(juju_sim: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let host = ScriptCharm::new("name: host\n")?;
+//! let mut model = Model::new(juju_sim)?;
+//! model.deploy("host", Deploy::new(host.path()).units(2))?;
+//! model.deploy("my-sub", Deploy::new("dist/my-sub.charm").units(0))?;
+//! let rel = model.relate("my-sub", "host")?;
+//! model.config_set("my-sub", &[("fileset", "/srv")])?;
+//! assert_eq!(model.unit_status("my-sub/0")?.status, "active");
+//! # let _ = rel;
+//! Ok(())
+//! }
+//! ```
 
 pub mod charm;
 pub mod fixture;

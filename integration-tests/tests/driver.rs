@@ -152,12 +152,16 @@ fn subordinates_follow_their_principals() {
     .unwrap();
     let mut m = model();
     m.deploy("host", Deploy::new(host.path()).units(2)).unwrap();
-    m.deploy("sub", Deploy::new(sub.path()).units(0)).unwrap();
+    m.deploy("sub", Deploy::new(sub.path())).unwrap();
     assert!(m.deploy("bad", Deploy::new(sub.path()).units(1)).is_err());
     let rel = m.relate("sub", "host").unwrap();
     assert_eq!(m.units("sub").unwrap(), ["sub/0", "sub/1"]);
     assert_eq!(message(&m, "sub/0"), "on host/0 sees host/0");
     assert_eq!(message(&m, "sub/1"), "on host/1 sees host/1");
+    assert!(
+        m.remove_unit("sub/1").is_err(),
+        "Juju removes subordinates with their principal"
+    );
     // A new principal unit gets its subordinate.
     let unit = m.add_unit("host").unwrap();
     assert_eq!(unit, "host/2");

@@ -112,7 +112,8 @@ pub struct ActionOutcome {
 pub struct Deploy {
     /// An unpacked charm directory or a `.charm` file.
     pub charm: PathBuf,
-    pub units: u32,
+    /// Default: 1 for principals, 0 for subordinates (whose units come from relations).
+    pub units: Option<u32>,
     pub config: Vec<(String, String)>,
     /// Resource name to the file `resource-get` returns.
     pub resources: Vec<(String, PathBuf)>,
@@ -124,13 +125,12 @@ impl Deploy {
     pub fn new(charm: impl Into<PathBuf>) -> Self {
         Deploy {
             charm: charm.into(),
-            units: 1,
             ..Default::default()
         }
     }
 
     pub fn units(mut self, n: u32) -> Self {
-        self.units = n;
+        self.units = Some(n);
         self
     }
 
@@ -187,10 +187,19 @@ impl Model {
             std::os::unix::fs::symlink(sim, &link)
                 .map_err(io(format!("linking {}", link.display())))?;
         }
+        // A stable-looking, unique UUID: derived from the simulator directory's name.
+        let mut hash: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        for b in dir.path().as_os_str().as_encoded_bytes() {
+            hash = (hash ^ u128::from(*b)).wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013b);
+        }
+        let h = format!("{hash:032x}");
         let uuid = format!(
-            "{:08x}-5e1f-4c0d-9a7e-{:012x}",
-            std::process::id(),
-            dir.path().as_os_str().len() as u64 * 0x9e37 + u64::from(std::process::id())
+            "{}-{}-4{}-a{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[13..16],
+            &h[17..20],
+            &h[20..32]
         );
         let state = ModelState {
             name: "sim".into(),
@@ -541,7 +550,8 @@ impl Model {
         }
         let charm_dir = self.install_charm(app, &spec.charm)?;
         let charm = CharmMeta::load(&charm_dir)?;
-        if charm.subordinate && spec.units > 0 {
+        let units = spec.units.unwrap_or(if charm.subordinate { 0 } else { 1 });
+        if charm.subordinate && units > 0 {
             return invalid(format!(
                 "{app} is a subordinate charm: its units come from relations, deploy it with 0 units"
             ));
@@ -594,11 +604,11 @@ impl Model {
                     Scope::Global,
                 );
             }
-            let mut units = Vec::new();
-            for _ in 0..spec.units {
-                units.push(topology::create_unit(state, &paths, app, None)?);
+            let mut created = Vec::new();
+            for _ in 0..units {
+                created.push(topology::create_unit(state, &paths, app, None)?);
             }
-            Ok(topology::entry_hooks(state, &units))
+            Ok(topology::entry_hooks(state, &created))
         })?;
         self.enqueue(hooks)
     }
@@ -650,8 +660,14 @@ impl Model {
     /// `juju remove-unit` (a principal's subordinates go with it).
     pub fn remove_unit(&mut self, unit: &str) -> Result<(), ModelError> {
         let hooks = self.store.update(|state| -> Result<_, ModelError> {
-            if state.unit(unit).is_none() {
-                return invalid(format!("unit {unit:?} not found"));
+            match state.unit(unit) {
+                None => return invalid(format!("unit {unit:?} not found")),
+                Some(u) if u.principal.is_some() => {
+                    return invalid(format!(
+                        "{unit} is a subordinate unit: remove its principal or the relation"
+                    ));
+                }
+                Some(_) => {}
             }
             Ok(topology::removal_hooks(state, unit))
         })?;
