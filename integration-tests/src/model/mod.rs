@@ -867,16 +867,7 @@ impl Model {
 
     /// `juju add-secret`: a user secret with `content`; returns its URI.
     pub fn add_secret(&mut self, content: &[(&str, &str)]) -> Result<String, ModelError> {
-        use base64::Engine as _;
-        let bag: Bag = content
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    base64::engine::general_purpose::STANDARD.encode(v),
-                )
-            })
-            .collect();
+        let bag = encode_secret(content);
         self.store.update(|state| -> Result<_, ModelError> {
             let id = crate::tools::new_secret_id(state);
             let secret = SecretState {
@@ -915,16 +906,7 @@ impl Model {
 
     /// `juju update-secret URI k=v ...`: a new revision; consumers get `secret-changed`.
     pub fn update_secret(&mut self, uri: &str, content: &[(&str, &str)]) -> Result<(), ModelError> {
-        use base64::Engine as _;
-        let bag: Bag = content
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    base64::engine::general_purpose::STANDARD.encode(v),
-                )
-            })
-            .collect();
+        let bag = encode_secret(content);
         let hooks = self.store.update(|state| -> Result<_, ModelError> {
             let id = crate::tools::parse_secret_uri(uri)
                 .ok_or_else(|| ModelError::Invalid(format!("bad secret URI {uri:?}")))?;
@@ -1137,6 +1119,20 @@ struct Prepared {
     name: String,
     charm_dir: PathBuf,
     env: Vec<(String, String)>,
+}
+
+/// Secret content as Juju stores it: values base64-encoded.
+fn encode_secret(content: &[(&str, &str)]) -> Bag {
+    use base64::Engine as _;
+    content
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                base64::engine::general_purpose::STANDARD.encode(v),
+            )
+        })
+        .collect()
 }
 
 fn config_changed_hooks(app: &AppState) -> Vec<HookCall> {

@@ -28,11 +28,7 @@ pub(super) fn config_get(call: &mut Call<'_>) -> Result<(), ToolError> {
             key.clone()
         }
     };
-    let app = call
-        .state
-        .apps
-        .get(call.app())
-        .ok_or_else(|| failed("application not found"))?;
+    let app = call.app_state()?;
     let mut settings = serde_json::Map::new();
     for (name, option) in &app.charm.config {
         let value = app
@@ -69,19 +65,18 @@ pub(super) fn resource_get(call: &mut Call<'_>) -> Result<(), ToolError> {
         return Err(usage("missing required resource name"));
     };
     check_empty(&p.args[1..])?;
-    let app = call
-        .state
-        .apps
-        .get(call.app())
-        .ok_or_else(|| failed("application not found"))?;
-    let path = app.resources.get(name).ok_or_else(|| {
-        failed(format!(
-            "could not download resource: resource {} not found",
-            go_quote(name)
-        ))
-    })?;
+    let app = call.app_state()?;
+    let path = app
+        .resources
+        .get(name)
+        .map(|p| p.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            failed(format!(
+                "could not download resource: resource {} not found",
+                go_quote(name)
+            ))
+        })?;
     // Juju prints the path without a trailing newline.
-    call.stdout
-        .extend_from_slice(path.to_string_lossy().as_bytes());
+    call.stdout.extend_from_slice(path.as_bytes());
     Ok(())
 }

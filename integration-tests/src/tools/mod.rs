@@ -194,6 +194,16 @@ impl Call<'_> {
         self.state.is_leader(&self.ctx.unit)
     }
 
+    /// The unit's application.
+    pub fn app_state(&self) -> Result<&crate::state::AppState, ToolError> {
+        self.state.apps.get(self.app()).ok_or_else(|| {
+            failed(format!(
+                "application {} not found",
+                flags::go_quote(self.app())
+            ))
+        })
+    }
+
     /// Reads a `--file` argument: `-` is stdin, other paths are relative to the cwd.
     pub fn read_file_arg(&mut self, path: &str) -> Result<Vec<u8>, ToolError> {
         if path == "-" {

@@ -31,11 +31,7 @@ pub(super) fn network_get(call: &mut Call<'_>) -> Result<(), ToolError> {
         return Err(usage("no binding name specified"));
     }
     check_empty(&p.args[1..])?;
-    let app = call
-        .state
-        .apps
-        .get(call.app())
-        .ok_or_else(|| failed("application not found"))?;
+    let app = call.app_state()?;
     if !app.charm.bindings().any(|b| b == binding) {
         return Err(failed(format!(
             "no network config found for binding {}",
@@ -138,11 +134,7 @@ pub(super) fn goal_state(call: &mut Call<'_>) -> Result<(), ToolError> {
         json!({"status": if started { "active" } else { "waiting" }})
     };
     let app_name = call.app().to_owned();
-    let app = call
-        .state
-        .apps
-        .get(&app_name)
-        .ok_or_else(|| failed("application not found"))?;
+    let app = call.app_state()?;
     let units: serde_json::Map<String, Value> = app
         .units
         .keys()

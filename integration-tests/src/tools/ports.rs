@@ -58,12 +58,7 @@ fn change(call: &mut Call<'_>, open: bool) -> Result<(), ToolError> {
         None | Some("") => vec![String::new()],
         Some(list) => list.split(',').map(|e| e.trim().to_owned()).collect(),
     };
-    let charm = &call
-        .state
-        .apps
-        .get(call.app())
-        .ok_or_else(|| failed("application not found"))?
-        .charm;
+    let charm = &call.app_state()?.charm;
     for endpoint in &endpoints {
         if !endpoint.is_empty() && !charm.endpoints.contains_key(endpoint) {
             return Err(failed(format!("endpoint {} not found", go_quote(endpoint))));

@@ -87,11 +87,7 @@ pub(super) fn status_get(call: &mut Call<'_>) -> Result<(), ToolError> {
         if !call.is_leader() {
             return Err(failed(format!("finding application status: {NOT_LEADER}")));
         }
-        let app = call
-            .state
-            .apps
-            .get(call.app())
-            .ok_or_else(|| failed("application not found"))?;
+        let app = call.app_state()?;
         if !include && smart {
             Out::Str(app.status.status.clone())
         } else {

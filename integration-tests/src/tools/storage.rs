@@ -104,12 +104,7 @@ pub(super) fn storage_add(call: &mut Call<'_>) -> Result<(), ToolError> {
             .unwrap_or(1);
         requests.push((name.to_owned(), count));
     }
-    let charm = &call
-        .state
-        .apps
-        .get(call.app())
-        .ok_or_else(|| failed("application not found"))?
-        .charm;
+    let charm = &call.app_state()?.charm;
     for (name, _) in &requests {
         if !charm.storage.contains_key(name) {
             return Err(failed(format!(
