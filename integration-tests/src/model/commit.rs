@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::hook::{Hook, HookCall};
-use crate::state::{Journal, ModelState, SecretChange, StorageInstance, apply_bag};
+use super::topology;
+use crate::state::{Journal, ModelState, SecretChange, Status, StorageInstance, apply_bag};
 
 /// Applies `journal`, written by `unit`, and returns the hooks it triggers.
 pub(crate) fn apply(
@@ -192,6 +193,85 @@ fn apply_secret(state: &mut ModelState, change: SecretChange) -> Vec<HookCall> {
             Vec::new()
         }
     }
+}
+
+/// The effects of a successful hook on the model itself.
+pub(crate) fn after_success(state: &mut ModelState, call: &HookCall) -> Vec<HookCall> {
+    let unit = call.unit.as_str();
+    match &call.hook {
+        Hook::Install => {
+            if let Some(u) = state.unit_mut(unit)
+                && (u.status.status.as_str(), u.status.message.as_str()) == topology::INSTALLING
+            {
+                u.status = Status::new("unknown", "");
+                u.status_history.push(u.status.clone());
+            }
+            Vec::new()
+        }
+        Hook::Start => {
+            if let Some(u) = state.unit_mut(unit) {
+                u.started = true;
+            }
+            Vec::new()
+        }
+        Hook::RelationBroken { relation } => {
+            if let Some(rel) = state.relations.get_mut(relation) {
+                rel.created.remove(unit);
+                rel.members.remove(unit);
+                if rel.dying && rel.created.is_empty() {
+                    state.relations.remove(relation);
+                    for secret in state.secrets.values_mut() {
+                        secret.grants.retain(|_, r| *r != Some(*relation));
+                    }
+                }
+            }
+            Vec::new()
+        }
+        Hook::Remove => remove_unit_state(state, unit),
+        _ => Vec::new(),
+    }
+}
+
+/// Deletes a removed unit; a new leader is elected if it led.
+fn remove_unit_state(state: &mut ModelState, unit: &str) -> Vec<HookCall> {
+    let app_name = ModelState::app_of_unit(unit).to_owned();
+    for rel in state.relations.values_mut() {
+        rel.created.remove(unit);
+        rel.members.remove(unit);
+        for seen in rel.members.values_mut() {
+            seen.remove(unit);
+        }
+    }
+    let Some(app) = state.apps.get_mut(&app_name) else {
+        return Vec::new();
+    };
+    app.units.remove(unit);
+    if app.leader.as_deref() != Some(unit) {
+        return Vec::new();
+    }
+    app.leader = None;
+    match app.unit_names().first().cloned() {
+        Some(next) => elect(state, &app_name, &next),
+        None => Vec::new(),
+    }
+}
+
+pub(crate) fn elect(state: &mut ModelState, app: &str, unit: &str) -> Vec<HookCall> {
+    let Some(a) = state.apps.get_mut(app) else {
+        return Vec::new();
+    };
+    a.leader = Some(unit.to_owned());
+    a.unit_names()
+        .into_iter()
+        .map(|u| {
+            let hook = if u == unit {
+                Hook::LeaderElected
+            } else {
+                Hook::LeaderSettingsChanged
+            };
+            HookCall::new(u, hook)
+        })
+        .collect()
 }
 
 #[cfg(test)]
