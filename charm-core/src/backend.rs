@@ -86,7 +86,7 @@ pub enum BackendError {
     Unsupported(String),
 }
 
-/// One method per hook tool. See the crate docs for the exact command lines.
+/// One method per hook tool; each method's doc gives the exact command line.
 pub trait Backend {
     /// `config-get --format=json`
     fn config_get(&mut self) -> Result<Map<String, Value>, BackendError>;

@@ -163,6 +163,23 @@ impl HookTools {
         parse_json(tool, args, &out)
     }
 
+    /// `secret-grant` / `secret-revoke`: `--relation ID [--unit U] SECRET`.
+    fn secret_access(
+        &mut self,
+        tool: &str,
+        id: &str,
+        relation: RelationId,
+        unit: Option<&str>,
+    ) -> Result<(), BackendError> {
+        let rel = relation.to_string();
+        let mut args = vec!["--relation", rel.as_str()];
+        if let Some(u) = unit {
+            args.extend(["--unit", u]);
+        }
+        args.push(id);
+        self.run(tool, &args, None).map(drop)
+    }
+
     fn secret_files(content: &BTreeMap<String, String>) -> Result<SecretFiles, BackendError> {
         if content.is_empty() {
             return Ok(SecretFiles {
@@ -598,13 +615,7 @@ impl Backend for HookTools {
         relation: RelationId,
         unit: Option<&str>,
     ) -> Result<(), BackendError> {
-        let rel = relation.to_string();
-        let mut args = vec!["--relation", rel.as_str()];
-        if let Some(u) = unit {
-            args.extend(["--unit", u]);
-        }
-        args.push(id);
-        self.run("secret-grant", &args, None).map(drop)
+        self.secret_access("secret-grant", id, relation, unit)
     }
 
     fn secret_revoke(
@@ -613,13 +624,7 @@ impl Backend for HookTools {
         relation: RelationId,
         unit: Option<&str>,
     ) -> Result<(), BackendError> {
-        let rel = relation.to_string();
-        let mut args = vec!["--relation", rel.as_str()];
-        if let Some(u) = unit {
-            args.extend(["--unit", u]);
-        }
-        args.push(id);
-        self.run("secret-revoke", &args, None).map(drop)
+        self.secret_access("secret-revoke", id, relation, unit)
     }
 
     fn secret_remove(&mut self, id: &str, revision: Option<u64>) -> Result<(), BackendError> {

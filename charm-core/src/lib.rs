@@ -28,9 +28,7 @@
 //! - Handlers are `async` on a current-thread tokio runtime owned by charm-core.
 //! - The reconcile style is preferred over deferral: see [`state`].
 //! - Logging: see [`log`] for how lines are batched.
-//! - Testing: [`testing`] (cargo feature `testing`) runs charms against in-memory states.
-//!
-//! Modules:
+//! - Testing: `testing` (cargo feature `testing`) runs charms against in-memory states.
 
 pub mod backend;
 pub mod charm;

@@ -4,7 +4,10 @@
 //! concern: config, relation, workload); the highest priority wins, in ops' order
 //! error > blocked > maintenance > waiting > active. charm-core sets the winner once, at the
 //! end of a successful hook, and skips `status-set` when the unit status is the one it set last
-//! (remembered in the charm's state store, so knowing costs nothing).
+//! (remembered in the charm's state store, so knowing costs nothing). Only this unit sets its
+//! unit status, so the memory is reliable; if it is lost (a recreated Kubernetes pod) the
+//! status is simply set again. The application status is always set when reported: another
+//! unit may have set it while it was leader.
 
 use std::fmt;
 

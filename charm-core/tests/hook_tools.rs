@@ -15,40 +15,8 @@ use charm_core::network::Port;
 use charm_core::secret::{SecretGet, SecretOwner, SecretRotate, SecretSpec};
 use charm_core::{RelationId, Status};
 
-const TOOLS: &[&str] = &[
-    "config-get",
-    "is-leader",
-    "relation-ids",
-    "relation-list",
-    "relation-get",
-    "relation-set",
-    "status-get",
-    "status-set",
-    "application-version-set",
-    "juju-log",
-    "action-get",
-    "action-set",
-    "action-log",
-    "action-fail",
-    "network-get",
-    "goal-state",
-    "resource-get",
-    "opened-ports",
-    "open-port",
-    "close-port",
-    "secret-add",
-    "secret-get",
-    "secret-info-get",
-    "secret-set",
-    "secret-grant",
-    "secret-revoke",
-    "secret-remove",
-    "storage-list",
-    "storage-get",
-    "state-get",
-    "state-set",
-    "state-delete",
-];
+mod support;
+use support::TOOLS;
 
 /// Records each call as `call.N` (argv, NUL-separated), its stdin as `stdin.N`, copies files
 /// passed as `key#file=PATH` to `secret.N.key` (they are gone after the call), then prints

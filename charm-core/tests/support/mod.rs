@@ -13,6 +13,7 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Output, Stdio};
 
+/// Every hook tool charm-core runs.
 pub const TOOLS: &[&str] = &[
     "config-get",
     "is-leader",
@@ -28,10 +29,24 @@ pub const TOOLS: &[&str] = &[
     "action-set",
     "action-log",
     "action-fail",
+    "network-get",
+    "goal-state",
+    "resource-get",
+    "opened-ports",
+    "open-port",
+    "close-port",
+    "secret-add",
+    "secret-get",
+    "secret-info-get",
+    "secret-set",
+    "secret-grant",
+    "secret-revoke",
+    "secret-remove",
+    "storage-list",
+    "storage-get",
     "state-get",
     "state-set",
-    "goal-state",
-    "network-get",
+    "state-delete",
 ];
 
 /// The part this process plays, if it is not the driver: `Some(exit code)` when it ran as a
