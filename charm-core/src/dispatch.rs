@@ -99,38 +99,35 @@ fn run_process<C: Charm>(buffer: &LogBuffer) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match run::<C>(ctx, meta, Box::new(HookTools::new()), buffer) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(()) => ExitCode::FAILURE,
-    }
+    run::<C>(ctx, meta, Box::new(HookTools::new()), buffer)
 }
 
 /// Parses the event, builds the model over `backend`, runs the hook and flushes the logs
-/// through the model's backend. `Err(())` once the error has been logged.
-pub(crate) fn run<C: Charm>(
+/// through the model's backend. Errors are logged here.
+fn run<C: Charm>(
     ctx: Context,
     meta: Arc<Metadata>,
     mut backend: Box<dyn Backend>,
     buffer: &LogBuffer,
-) -> Result<(), ()> {
+) -> ExitCode {
     tracing::debug!("charm-core {} up and running.", env!("CARGO_PKG_VERSION"));
     let event = match Event::from_context(&ctx, &meta) {
         Ok(Some(e)) => e,
         Ok(None) => {
             let hook = ctx.dispatch_path.rsplit('/').next().unwrap_or_default();
             tracing::debug!("Event {hook} not defined for {}.", charm_name::<C>());
-            return Ok(());
+            return ExitCode::SUCCESS;
         }
         Err(e) => {
             tracing::error!("Invalid hook environment: {e}");
-            return Err(());
+            return ExitCode::FAILURE;
         }
     };
     let store = match StateStore::load(C::STATE, &ctx.charm_dir, backend.as_mut()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("Cannot load stored state: {e}");
-            return Err(());
+            return ExitCode::FAILURE;
         }
     };
     let model = Model::new(ctx, meta, backend, store);
@@ -141,7 +138,11 @@ pub(crate) fn run<C: Charm>(
     if let Err(e) = model.flush_logs(buffer) {
         eprintln!("cannot send logs to juju-log: {e}");
     }
-    result.map_err(|_| ())
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Runs deferred events, the event, collect-status, and commits. Shared by production and the
