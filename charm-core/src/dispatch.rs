@@ -24,6 +24,10 @@ use crate::metadata::Metadata;
 use crate::model::{Model, ModelError};
 use crate::state::StateStore;
 
+/// Overrides where Pebble sockets are looked for (`/charm/containers`), for running a charm
+/// outside Juju against fake Pebble servers (integration tests). Juju never sets it.
+pub const PEBBLE_SOCKET_BASE_VAR: &str = "CHARM_CORE_PEBBLE_SOCKET_BASE";
+
 /// Why a hook failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
@@ -130,7 +134,10 @@ fn run<C: Charm>(
             return ExitCode::FAILURE;
         }
     };
-    let model = Model::new(ctx, meta, backend, store);
+    let mut model = Model::new(ctx, meta, backend, store);
+    if let Some(base) = std::env::var_os(PEBBLE_SOCKET_BASE_VAR) {
+        model.set_pebble_socket_base(base);
+    }
     let result = run_hook::<C>(&model, event);
     if let Err(e) = &result {
         tracing::error!("Uncaught error while in charm code: {e}");

@@ -51,7 +51,7 @@ pub mod testing;
 pub use backend::{Backend, BackendError};
 pub use charm::{Charm, CharmError};
 pub use context::{Context, JujuVersion};
-pub use dispatch::{HookError, main};
+pub use dispatch::{HookError, PEBBLE_SOCKET_BASE_VAR, main};
 pub use event::{Event, RelationId};
 pub use metadata::Metadata;
 pub use model::{Bag, Config, ConfigError, Model, ModelError, Relation};

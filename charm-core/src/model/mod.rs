@@ -122,6 +122,8 @@ struct Pending {
 pub struct Model {
     ctx: Context,
     meta: Arc<Metadata>,
+    /// Where workload containers' Pebble sockets are (`/charm/containers`).
+    pebble_base: PathBuf,
     backend: RefCell<Box<dyn Backend>>,
     store: RefCell<StateStore>,
     event: RefCell<Option<Event>>,
@@ -150,6 +152,7 @@ impl Model {
         Model {
             ctx,
             meta,
+            pebble_base: PathBuf::from(crate::pebble::DEFAULT_SOCKET_BASE),
             backend: RefCell::new(backend),
             store: RefCell::new(store),
             event: RefCell::new(None),
@@ -207,6 +210,22 @@ impl Model {
     pub(crate) fn set_event(&self, event: Option<Event>) {
         *self.event.borrow_mut() = event;
         self.deferred.set(false);
+    }
+
+    /// Looks for workload containers' Pebble sockets under `base` instead of
+    /// `/charm/containers` (tests and tools running a charm outside Juju).
+    pub fn set_pebble_socket_base(&mut self, base: impl Into<PathBuf>) {
+        self.pebble_base = base.into();
+    }
+
+    /// The workload container `name` declared in the metadata, with its Pebble client.
+    pub fn container(&self, name: &str) -> Result<crate::pebble::Container, ModelError> {
+        if !self.meta.containers.contains_key(name) {
+            let names = self.meta.containers.keys().map(String::as_str).collect();
+            return Err(self.undeclared("a container", name, names));
+        }
+        crate::pebble::Container::with_socket_base(name, &self.pebble_base)
+            .map_err(|e| ModelError::Usage(e.to_string()))
     }
 
     /// Whether this unit is the leader (`is-leader`, once per hook).

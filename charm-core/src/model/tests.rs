@@ -49,6 +49,8 @@ resources:
   tool: {type: file, filename: tool.tgz}
 storage:
   data: {type: filesystem, location: /srv}
+containers:
+  workload: {}
 "#;
 
 const CONFIG: &str = r#"
@@ -811,6 +813,21 @@ fn relation_returns_an_error_when_ambiguous() {
             Err(ModelError::TooManyRelations { count: 2, .. })
         ));
         assert_eq!(m.relations("db")?.len(), 2);
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn containers_come_from_the_metadata() {
+    run(Event::ConfigChanged, State::default(), |_, m| {
+        let c = m.container("workload")?;
+        assert_eq!(c.name(), "workload");
+        let err = m.container("nope").unwrap_err().to_string();
+        assert!(
+            err.contains("`nope` is not a container") && err.contains("workload"),
+            "{err}"
+        );
         Ok(())
     })
     .unwrap();

@@ -83,6 +83,7 @@ pub struct Context<C> {
     meta: Arc<Metadata>,
     unit: String,
     version: JujuVersion,
+    pebble_base: Option<std::path::PathBuf>,
     _charm: PhantomData<fn() -> C>,
 }
 
@@ -93,6 +94,7 @@ impl<C: Charm> Context<C> {
             unit: format!("{}/0", meta.name),
             meta: Arc::new(meta),
             version: JujuVersion::new(3, 6, 0),
+            pebble_base: None,
             _charm: PhantomData,
         }
     }
@@ -105,6 +107,13 @@ impl<C: Charm> Context<C> {
 
     pub fn juju_version(mut self, version: JujuVersion) -> Self {
         self.version = version;
+        self
+    }
+
+    /// Points `Model::container` at Pebble sockets under `base` (where fake Pebble servers
+    /// listen) instead of `/charm/containers`.
+    pub fn pebble_socket_base(mut self, base: impl Into<std::path::PathBuf>) -> Self {
+        self.pebble_base = Some(base.into());
         self
     }
 
@@ -153,12 +162,15 @@ impl<C: Charm> Context<C> {
 
         let backend = MemoryBackend::new(state, &self.unit, &self.meta);
         let world = backend.world.clone();
-        let model = Model::new(
+        let mut model = Model::new(
             ctx,
             self.meta.clone(),
             Box::new(backend),
             StateStore::in_memory(stored),
         );
+        if let Some(base) = &self.pebble_base {
+            model.set_pebble_socket_base(base);
+        }
         let buffer = LogBuffer::default();
         let subscriber = tracing_subscriber::registry().with(
             JujuLogLayer::new(buffer.clone(), false).with_filter(JujuLogLayer::default_filter()),
