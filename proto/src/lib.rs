@@ -19,9 +19,10 @@
 //! system `protoc`), and the test `tests/generated.rs` regenerates it into a temporary directory
 //! and fails when the committed copy is stale (`UPDATE_GENERATED=1 cargo test -p proto --test
 //! generated` refreshes it). Chosen over a `build.rs` because:
-//! - every charm depends on this crate, and a build script would compile protox, prost-build and
-//!   their parsers into every charm build (and run them on every clean build, musl and release
-//!   included): about a minute of build time that buys nothing;
+//! - every charm depends on this crate, and a build script would add protox, prost-build,
+//!   tonic-build and their parsers (prost-reflect, pulldown-cmark, syn, prettyplease...) to every
+//!   charm's build, and run them on every clean build (musl and release included), for output
+//!   that changes only when a `.proto` file does;
 //! - the generated API is reviewable in diffs and readable without building, which matters for a
 //!   wire contract: a `.proto` change shows the Rust change it causes in the same commit;
 //! - the cost, forgetting to regenerate, is caught by that test.

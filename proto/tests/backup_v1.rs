@@ -1,11 +1,13 @@
 //! Golden tests of the `backup` interface against `charms.backup_integrator.v0.backup`
 //! (LIBPATCH 1).
 //!
-//! Every expected value below was produced by that library's `BackupSpec` (pydantic 2.13,
-//! CPython 3.11): `BackupSpec.new(**bag).model_dump(exclude_none=True)` for the bag cases (what a
-//! provider such as bacula-fd reads) and `BackupSpec.new(fileset=[...], run_before_backup=...)`
-//! for the message cases (what `BackupDynamicRequirer.require_backup` writes). pydantic prefixes
-//! messages with `Value error, `; the tables hold the library's own strings.
+//! Every expected value below was printed by that library's `BackupSpec` class (its validators
+//! and serialisers retyped into a scratch script, run with pydantic 2.13.4 on CPython 3.11; the
+//! script is not part of this repository): `BackupSpec.new(**bag).model_dump(exclude_none=True)`
+//! for the bag cases (what a provider such as bacula-fd reads) and `BackupSpec.new(fileset=[...],
+//! run_before_backup=...)` for the message cases (what `BackupDynamicRequirer.require_backup`
+//! writes). pydantic prefixes messages with `Value error, `; the tables hold the library's own
+//! strings.
 
 use charm_core::contract::{Bag, BagCodec, decode_remote};
 use proto::backup::v1::{BackupProviderData, BackupRequirerData};
