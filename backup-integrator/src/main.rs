@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    charm_core::main::<backup_integrator::BackupIntegrator>()
+}
