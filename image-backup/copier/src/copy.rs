@@ -13,7 +13,8 @@ use crate::plan::{Plan, plan};
 use crate::progress::{BlobOutcome, Progress, ProgressEvent};
 use crate::reference::{Reference, Selector};
 use crate::registry::{
-    Client, ClientOptions, Failure, MountOutcome, Repository, UploadMode, Verified, count_requests,
+    Client, ClientOptions, Failure, ManifestHead, MountOutcome, Repository, UploadMode, Verified,
+    count_requests,
 };
 use crate::retry::RetryPolicy;
 
@@ -177,7 +178,7 @@ impl Copier {
                     .and_then(|h| h.digest),
             };
             if let Some(digest) = source_digest
-                && self.destination_has(&dst, tag.as_deref(), &digest).await?
+                && let Some(present) = self.destination_has(&dst, tag.as_deref(), &digest).await?
             {
                 check_pinned(&destination, &digest)?;
                 progress.event(ProgressEvent::AlreadyPresent {
@@ -188,7 +189,7 @@ impl Copier {
                     destination: destination.without_digest().with_digest(digest.clone()),
                     source_digest: digest.clone(),
                     destination_digest: digest,
-                    media_type: String::new(),
+                    media_type: present.media_type.unwrap_or_default(),
                     platforms_filtered: false,
                     already_present: true,
                     manifests_pushed: 0,
@@ -266,24 +267,23 @@ impl Copier {
         })
     }
 
-    /// Whether the destination's tag (or, without a tag, the digest) names `digest`.
+    /// The destination's manifest if its tag (or, without a tag, the digest) names `digest`.
     async fn destination_has(
         &self,
         dst: &Repository,
         tag: Option<&str>,
         digest: &Digest,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<ManifestHead>, Error> {
         let selector = match tag {
             Some(t) => Selector::Tag(t),
             None => Selector::Digest(digest),
         };
-        Ok(match self.client.head_manifest(dst, &selector).await? {
-            Some(head) => match head.digest {
-                Some(d) => d == *digest,
-                None => tag.is_none(),
-            },
-            None => false,
-        })
+        let head = self.client.head_manifest(dst, &selector).await?;
+        Ok(head.filter(|head| match &head.digest {
+            Some(d) => d == digest,
+            // Without the header only a HEAD by digest proves anything.
+            None => tag.is_none(),
+        }))
     }
 
     async fn copy_blobs(

@@ -30,6 +30,20 @@
 //! 4. Push child manifests by digest, then the root under the tag, as the exact bytes fetched:
 //!    the backup has the source's digest, and a failed copy leaves no tag.
 //!
+//! # Using it from a controller
+//! - One [`Copier`] per process (it is `Clone`; clones share connections and tokens); copies may
+//!   run concurrently. Dropping a copy's future cancels it; no tag is written then either.
+//! - [`Copier::resolve`] tells whether a reference exists and its digest (one HEAD).
+//! - Progress: pass a closure or a `tokio::sync::mpsc::UnboundedSender<ProgressEvent>`.
+//! - [`CopyReport`] (serialisable) carries source and backup digests and what moved.
+//! - [`BackupNaming`] maps a workload's image to its backup; [`BackupNaming::is_backup`]
+//!   recognises images that already are backups.
+//! - Credentials from a `kubernetes.io/dockerconfigjson` Secret:
+//!   [`CredentialStore::from_dockerconfigjson_secret`].
+//! - [`Error::kind`] separates bad input, auth, not found and transfer failures;
+//!   [`Error::is_transient`] says whether retrying later may help.
+//! - Tests: the `testing` feature's [`testing::TestRegistry`] runs a real registry.
+//!
 //! # Choices
 //! - HTTP is reqwest with rustls and the ring provider (installed process-wide by
 //!   [`registry::Client::new`] if no provider is): a second provider would make rustls panic.

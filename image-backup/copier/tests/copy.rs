@@ -131,6 +131,7 @@ async fn an_already_present_image_moves_no_blob_bytes() {
     let report = copier.copy(&src, &dst, NoProgress).await.unwrap();
     assert!(report.already_present);
     assert_eq!(report.destination_digest, index.manifest.digest);
+    assert_eq!(report.media_type, index.manifest.media_type);
     assert_eq!(
         (
             report.bytes_copied,

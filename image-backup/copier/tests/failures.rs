@@ -23,17 +23,20 @@ fn kill_on_first_bytes(victim: Arc<Mutex<TestRegistry>>) -> impl Fn(ProgressEven
     }
 }
 
-#[tokio::test]
-async fn source_registry_killed_mid_copy_leaves_no_tag() {
-    let a = TestRegistry::start();
-    let b = TestRegistry::start();
-    let client = test_client(&[&a, &b]);
+/// A 48 MB image pushed to `a`, with the references to copy it to `b`.
+async fn big_image(a: &TestRegistry, b: &TestRegistry) -> (TestImage, Reference, Reference) {
     let image = TestImage::random(&[16 * MIB, 16 * MIB, 16 * MIB], None);
     let src = a.reference("big/app:1");
-    push_image(&client, &src, &image).await.unwrap();
-    let copier = copier(&[&a, &b]);
-    let dst = b.reference("big/app:1");
+    push_image(&test_client(&[a]), &src, &image).await.unwrap();
+    (image, src, b.reference("big/app:1"))
+}
 
+#[tokio::test]
+async fn source_registry_killed_mid_copy_leaves_no_tag() {
+    let (a, b) = (TestRegistry::start(), TestRegistry::start());
+    let (image, src, dst) = big_image(&a, &b).await;
+    let copier = copier(&[&a, &b]);
+    let client = test_client(&[&b]);
     let a = Arc::new(Mutex::new(a));
     let err = copier
         .copy(&src, &dst, kill_on_first_bytes(a.clone()))
@@ -42,28 +45,19 @@ async fn source_registry_killed_mid_copy_leaves_no_tag() {
     assert_eq!(err.kind(), ErrorKind::Transfer, "{err}");
     assert!(err.to_string().contains(&a.lock().unwrap().host()), "{err}");
     assert!(!has_manifest(&client, &dst).await, "a tag was left behind");
-    assert!(
-        !has_manifest(
-            &client,
-            &dst.clone()
-                .without_digest()
-                .with_digest(image.manifest.digest.clone())
-        )
-        .await
-    );
+    let by_digest = dst
+        .clone()
+        .without_digest()
+        .with_digest(image.manifest.digest);
+    assert!(!has_manifest(&client, &by_digest).await);
 }
 
 #[tokio::test]
 async fn destination_registry_killed_mid_copy_leaves_no_tag() {
-    let a = TestRegistry::start();
-    let b = TestRegistry::start();
-    let client = test_client(&[&a, &b]);
-    let image = TestImage::random(&[16 * MIB, 16 * MIB, 16 * MIB], None);
-    let src = a.reference("big/app:1");
-    push_image(&client, &src, &image).await.unwrap();
+    let (a, b) = (TestRegistry::start(), TestRegistry::start());
+    let (image, src, dst) = big_image(&a, &b).await;
     let copier = copier(&[&a, &b]);
-    let dst = b.reference("big/app:1");
-
+    let client = test_client(&[&b]);
     let b = Arc::new(Mutex::new(b));
     let err = copier
         .copy(&src, &dst, kill_on_first_bytes(b.clone()))

@@ -45,24 +45,9 @@ impl Client {
     ) -> Result<Option<u64>, Error> {
         let url = self.url(repo, &format!("blobs/{digest}"))?;
         let response = self
-            .send(
-                repo,
-                &Scope::pull(&repo.name),
-                Method::HEAD,
-                url.clone(),
-                HeaderMap::new(),
-                None,
-            )
+            .head(repo, url, HeaderMap::new(), &format!("blob {digest}"))
             .await?;
-        match response.status() {
-            s if s.is_success() => Ok(Some(response.content_length().unwrap_or(0))),
-            StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(self
-                .unexpected(repo, &Method::HEAD, &url, response, || {
-                    format!("blob {digest}")
-                })
-                .await),
-        }
+        Ok(response.map(|r| r.content_length().unwrap_or(0)))
     }
 
     /// Starts a GET of a blob; the stream yields its bytes as they arrive (unverified: wrap
@@ -74,22 +59,16 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<Bytes, Error>> + Send + Unpin + 'static, Error> {
         let url = self.url(repo, &format!("blobs/{digest}"))?;
         let response = self
-            .send(
+            .send_ok(
                 repo,
                 &Scope::pull(&repo.name),
                 Method::GET,
                 url.clone(),
                 HeaderMap::new(),
                 None,
+                &format!("blob {digest}"),
             )
             .await?;
-        if !response.status().is_success() {
-            return Err(self
-                .unexpected(repo, &Method::GET, &url, response, || {
-                    format!("blob {digest}")
-                })
-                .await);
-        }
         let url = url.to_string();
         Ok(response
             .bytes_stream()
@@ -112,46 +91,37 @@ impl Client {
             .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         let response = self
-            .send(
+            .send_ok(
                 repo,
                 &Scope::mount(&repo.name, from),
                 Method::POST,
                 url.clone(),
                 empty_body_headers(),
                 Some(Bytes::new()),
+                &format!("upload endpoint for {digest}"),
             )
             .await?;
-        match response.status() {
-            StatusCode::CREATED => Ok(MountOutcome::Mounted),
-            StatusCode::ACCEPTED => Ok(MountOutcome::Upload(self.session(repo, &url, &response)?)),
-            _ => Err(self
-                .unexpected(repo, &Method::POST, &url, response, || {
-                    format!("upload endpoint for {digest}")
-                })
-                .await),
+        if response.status() == StatusCode::CREATED {
+            return Ok(MountOutcome::Mounted);
         }
+        // 202: the registry could not mount and opened an upload instead.
+        Ok(MountOutcome::Upload(self.session(repo, &url, &response)?))
     }
 
     /// Opens an upload session.
     pub async fn start_upload(&self, repo: &Repository) -> Result<UploadSession, Error> {
         let url = self.url(repo, "blobs/uploads/")?;
         let response = self
-            .send(
+            .send_ok(
                 repo,
                 &Scope::push(&repo.name),
                 Method::POST,
                 url.clone(),
                 empty_body_headers(),
                 Some(Bytes::new()),
+                "upload endpoint",
             )
             .await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(self
-                .unexpected(repo, &Method::POST, &url, response, || {
-                    "upload endpoint".to_owned()
-                })
-                .await);
-        }
         self.session(repo, &url, &response)
     }
 
@@ -251,9 +221,13 @@ impl Client {
             };
             if response.status() != StatusCode::ACCEPTED {
                 let error = self
-                    .unexpected(&session.repo, &Method::PATCH, &url, response, || {
-                        "upload session".to_owned()
-                    })
+                    .unexpected(
+                        &session.repo,
+                        &Method::PATCH,
+                        &url,
+                        response,
+                        "upload session",
+                    )
                     .await;
                 return Err((error, session));
             }
@@ -293,9 +267,13 @@ impl Client {
             return Ok(());
         }
         Err(self
-            .unexpected(&session.repo, &Method::PUT, &url, response, || {
-                "upload session".to_owned()
-            })
+            .unexpected(
+                &session.repo,
+                &Method::PUT,
+                &url,
+                response,
+                "upload session",
+            )
             .await)
     }
 

@@ -1,8 +1,8 @@
 //! Manifest calls: HEAD, GET (verified, size-limited), PUT of raw bytes.
 
 use bytes::{Bytes, BytesMut};
+use reqwest::Method;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
 
 use super::{Client, Repository, Scope};
 use crate::digest::Digest;
@@ -51,28 +51,12 @@ impl Client {
         selector: &Selector<'_>,
     ) -> Result<Option<ManifestHead>, Error> {
         let url = self.url(repo, &format!("manifests/{selector}"))?;
-        let response = self
-            .send(
-                repo,
-                &Scope::pull(&repo.name),
-                Method::HEAD,
-                url.clone(),
-                accept_headers(),
-                None,
-            )
-            .await?;
-        match response.status() {
-            s if s.is_success() => Ok(Some(ManifestHead {
-                digest: header_digest(response.headers()),
-                media_type: content_type(response.headers()),
-            })),
-            StatusCode::NOT_FOUND => Ok(None),
-            _ => Err(self
-                .unexpected(repo, &Method::HEAD, &url, response, || {
-                    format!("manifest {selector}")
-                })
-                .await),
-        }
+        let what = format!("manifest {selector}");
+        let response = self.head(repo, url, accept_headers(), &what).await?;
+        Ok(response.map(|response| ManifestHead {
+            digest: header_digest(response.headers()),
+            media_type: content_type(response.headers()),
+        }))
     }
 
     /// GETs a manifest and verifies its digest: against the selector when it is a digest,
@@ -84,22 +68,16 @@ impl Client {
     ) -> Result<Manifest, Error> {
         let url = self.url(repo, &format!("manifests/{selector}"))?;
         let mut response = self
-            .send(
+            .send_ok(
                 repo,
                 &Scope::pull(&repo.name),
                 Method::GET,
                 url.clone(),
                 accept_headers(),
                 None,
+                &format!("manifest {selector}"),
             )
             .await?;
-        if !response.status().is_success() {
-            return Err(self
-                .unexpected(repo, &Method::GET, &url, response, || {
-                    format!("manifest {selector}")
-                })
-                .await);
-        }
         let what = format!("manifest {repo}@{selector}");
         let header_digest = header_digest(response.headers());
         let declared_type = content_type(response.headers());
@@ -177,22 +155,16 @@ impl Client {
             })?,
         );
         let response = self
-            .send(
+            .send_ok(
                 repo,
                 &Scope::push(&repo.name),
                 Method::PUT,
-                url.clone(),
+                url,
                 headers,
                 Some(manifest.bytes.clone()),
+                &format!("something manifest {} references", manifest.digest),
             )
             .await?;
-        if !response.status().is_success() {
-            return Err(self
-                .unexpected(repo, &Method::PUT, &url, response, || {
-                    format!("something manifest {} references", manifest.digest)
-                })
-                .await);
-        }
         if let Some(stored) = header_digest(response.headers())
             && stored != manifest.digest
         {

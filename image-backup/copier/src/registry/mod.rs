@@ -207,6 +207,10 @@ impl Client {
                         .auth
                         .unauthorized(&repo.registry, scope, challenges)
                         .await?;
+                    // Basic auth without credentials: asking again cannot succeed.
+                    if self.authorization(repo, scope).await?.is_none() {
+                        return Err(self.refused(repo, response, false).await);
+                    }
                     // Learning the scheme is not a failed try.
                     attempt -= 1;
                     continue;
@@ -251,6 +255,46 @@ impl Client {
             let (error, delay) = error;
             tracing::debug!(%error, ?delay, attempt, "retrying registry request");
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// [`Client::send`], then any status but 2xx becomes an error naming `what`.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_ok(
+        &self,
+        repo: &Repository,
+        scope: &Scope,
+        method: Method,
+        url: Url,
+        headers: HeaderMap,
+        body: Option<Bytes>,
+        what: &str,
+    ) -> Result<Response, Error> {
+        let response = self
+            .send(repo, scope, method.clone(), url.clone(), headers, body)
+            .await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(self.unexpected(repo, &method, &url, response, what).await)
+    }
+
+    /// A HEAD with pull access: `None` on 404.
+    async fn head(
+        &self,
+        repo: &Repository,
+        url: Url,
+        headers: HeaderMap,
+        what: &str,
+    ) -> Result<Option<Response>, Error> {
+        let scope = Scope::pull(&repo.name);
+        match self
+            .send_ok(repo, &scope, Method::HEAD, url, headers, None, what)
+            .await
+        {
+            Ok(response) => Ok(Some(response)),
+            Err(Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -305,16 +349,16 @@ impl Client {
         method: &Method,
         url: &Url,
         response: Response,
-        what: impl FnOnce() -> String,
+        what: &str,
     ) -> Error {
         let status = response.status();
         match status {
             StatusCode::NOT_FOUND => Error::NotFound {
                 registry: repo.registry.clone(),
                 repository: repo.name.clone(),
-                what: what(),
+                what: what.to_owned(),
             },
-            StatusCode::FORBIDDEN => Error::Auth {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Auth {
                 registry: repo.registry.clone(),
                 detail: format!(
                     "access to {} denied: {}",
