@@ -1,4 +1,17 @@
 //! `image-backup`: copy images, print backup names, run the controller.
+//!
+//! ```text
+//! image-backup copy SRC DST [--jobs N] [--platform os/arch ...] [--json]
+//!                           [--src-creds USER:PASS] [--dest-creds USER:PASS] [--authfile PATH]
+//!                           [--insecure-registry HOST ...] [--retries N] [--chunk-size BYTES]
+//! image-backup backup-ref SRC (--registry HOST [--prefix PATH] | --compat BACKUP_REPOSITORY)
+//! ```
+//!
+//! `copy` shows a progress bar when stderr is a terminal and prints a one-line summary (or,
+//! with `--json`, the copier's report or `{"error", "kind"}`) on stdout. Credentials come from
+//! the flags, their `IMAGE_BACKUP_*` environment variables, or a Docker `config.json`. Exit
+//! codes are listed in `exit.rs`: 2 bad input, 3 auth, 4 not found, 5 transfer failure.
+//! The copying itself is the `image-backup-copier` library; this crate only wires it up.
 
 mod args;
 mod backup_ref;

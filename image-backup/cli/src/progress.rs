@@ -34,6 +34,11 @@ impl Reporter {
         Reporter { bar }
     }
 
+    #[cfg(test)]
+    fn with_bar(bar: ProgressBar) -> Self {
+        Reporter { bar: Some(bar) }
+    }
+
     /// The callback the copier reports to.
     pub fn sink(&self) -> impl Fn(ProgressEvent) + Send + Sync + 'static {
         let bar = self.bar.clone();
@@ -76,5 +81,43 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image_backup_copier::Digest;
+
+    #[test]
+    fn bar_counts_streamed_and_skipped_bytes() {
+        let bar = ProgressBar::hidden();
+        let reporter = Reporter::with_bar(bar.clone());
+        let sink = reporter.sink();
+        let d = Digest::sha256(b"x");
+        sink(ProgressEvent::Planned {
+            source_digest: d.clone(),
+            manifests: 1,
+            blobs: 3,
+            bytes: 600,
+        });
+        sink(ProgressEvent::BlobBytes { bytes: 100 });
+        sink(ProgressEvent::BlobBytes { bytes: 100 });
+        for outcome in [
+            BlobOutcome::Copied,
+            BlobOutcome::Skipped,
+            BlobOutcome::Mounted,
+        ] {
+            sink(ProgressEvent::BlobFinished {
+                digest: d.clone(),
+                size: 200,
+                outcome,
+            });
+        }
+        assert_eq!(bar.length(), Some(600));
+        assert_eq!(bar.position(), 600);
+        assert_eq!(bar.message(), "blobs: 1 copied, 1 mounted, 1 skipped");
+        reporter.finish();
+        assert!(Reporter::new(true).bar.is_none());
     }
 }

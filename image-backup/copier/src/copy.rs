@@ -68,6 +68,36 @@ pub struct CopyReport {
     pub seconds: f64,
 }
 
+impl CopyReport {
+    fn already_present(
+        source: &Reference,
+        destination: &Reference,
+        digest: Digest,
+        media_type: String,
+    ) -> Self {
+        CopyReport {
+            source: source.clone(),
+            destination: destination
+                .clone()
+                .without_digest()
+                .with_digest(digest.clone()),
+            source_digest: digest.clone(),
+            destination_digest: digest,
+            media_type,
+            platforms_filtered: false,
+            already_present: true,
+            manifests_pushed: 0,
+            manifests_present: 0,
+            blobs_copied: 0,
+            blobs_mounted: 0,
+            blobs_skipped: 0,
+            bytes_copied: 0,
+            requests: 0,
+            seconds: 0.0,
+        }
+    }
+}
+
 /// Copies images between registries; one per process is enough (it shares connections and
 /// tokens between copies, which may run concurrently).
 #[derive(Clone)]
@@ -184,23 +214,12 @@ impl Copier {
                 progress.event(ProgressEvent::AlreadyPresent {
                     digest: digest.clone(),
                 });
-                return Ok(CopyReport {
-                    source: source.clone(),
-                    destination: destination.without_digest().with_digest(digest.clone()),
-                    source_digest: digest.clone(),
-                    destination_digest: digest,
-                    media_type: present.media_type.unwrap_or_default(),
-                    platforms_filtered: false,
-                    already_present: true,
-                    manifests_pushed: 0,
-                    manifests_present: 0,
-                    blobs_copied: 0,
-                    blobs_mounted: 0,
-                    blobs_skipped: 0,
-                    bytes_copied: 0,
-                    requests: 0,
-                    seconds: 0.0,
-                });
+                return Ok(CopyReport::already_present(
+                    source,
+                    &destination,
+                    digest,
+                    present.media_type.unwrap_or_default(),
+                ));
             }
         }
 
