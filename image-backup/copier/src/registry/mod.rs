@@ -191,7 +191,7 @@ impl Client {
                 request = request.body(body.clone());
             }
             count_request();
-            let error = match request.send().await {
+            let (error, delay) = match request.send().await {
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                     if auth_rounds >= 2 || (auth_rounds >= 1 && auth.is_some()) {
                         return Err(self.refused(repo, response, auth.is_some()).await);
@@ -252,7 +252,6 @@ impl Client {
                     }
                 }
             };
-            let (error, delay) = error;
             tracing::debug!(%error, ?delay, attempt, "retrying registry request");
             tokio::time::sleep(delay).await;
         }
