@@ -366,7 +366,9 @@ impl Backend for MemoryBackend {
         let mut units: BTreeMap<String, String> = (0..planned)
             .map(|i| (format!("{}/{i}", w.app), "active".to_string()))
             .collect();
-        units.insert(w.unit.clone(), "active".into());
+        // With no unit planned the application is going away: Juju lists this unit as dying.
+        let own = if planned == 0 { "dying" } else { "active" };
+        units.insert(w.unit.clone(), own.into());
         while units.len() > planned.max(1) {
             // Keep this unit; drop the highest-numbered others.
             let last = units.keys().rfind(|u| **u != w.unit).cloned();
@@ -672,5 +674,28 @@ impl Backend for MemoryBackend {
         self.record(format!("state-delete {key}"));
         self.world.borrow_mut().juju_state.remove(key);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(planned_units: Option<usize>) -> usize {
+        let meta = Metadata::from_packed("name: app\n", None, None).unwrap();
+        let state = State {
+            planned_units,
+            ..State::default()
+        };
+        let mut backend = MemoryBackend::new(state, "app/1", &meta);
+        backend.goal_state().unwrap().planned_units()
+    }
+
+    #[test]
+    fn goal_state_gives_the_planned_units_asked_for() {
+        assert_eq!(planned(None), 1);
+        assert_eq!(planned(Some(3)), 3);
+        // The application is being removed: this unit is dying too.
+        assert_eq!(planned(Some(0)), 0);
     }
 }
