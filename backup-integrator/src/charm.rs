@@ -1,11 +1,10 @@
 //! The charm: one reconcile for every hook but `remove`, which cleans up.
 
-use charm_core::contract::BagCodec;
+use charm_core::contract::{BagCodec, Published, publish_all};
 use charm_core::{Charm, CharmError, Event, Model, Status};
 
 use crate::BACKUP_ENDPOINT;
 use crate::config::Options;
-use crate::relation::request_backup;
 use crate::script_root;
 use crate::scripts::{Change, ScriptDir};
 
@@ -55,17 +54,28 @@ impl Charm for BackupIntegrator {
             return Ok(());
         }
 
-        // Everything is known valid before the first write: the bag is encoded (and checked by
-        // the interface's rules) before any script is touched.
+        // Everything is known valid before the first write: the message is checked by the
+        // interface's rules before any script is touched.
         let dir = Self::script_dir(model)?;
-        let bag = request.message(|option| dir.path(option)).to_bag()?;
+        let message = request.message(|option| dir.path(option));
+        message.to_bag()?;
         for (option, change) in dir.sync(request.scripts())? {
             match change {
                 Change::Unchanged | Change::Absent => {}
                 change => tracing::info!("Script {option}: {change:?} ({}).", dir.path(option)),
             }
         }
-        request_backup(model, &bag)?;
+        // Every backup relation gets the same bag; an equal bag is not written (no needless
+        // relation-changed on the agent's side), stale keys are deleted.
+        for (id, published) in publish_all(model, BACKUP_ENDPOINT, &message)? {
+            if let Published::Written(changes) = published {
+                tracing::info!(
+                    "Requesting backup on {BACKUP_ENDPOINT}:{id}: set {:?}, delete {:?}.",
+                    changes.set,
+                    changes.delete
+                );
+            }
+        }
         model.add_status(Status::active(""));
         Ok(())
     }

@@ -11,8 +11,9 @@
 //!    known to be valid;
 //! 2. without a live `backup` relation, wait;
 //! 3. on the leader only: bring the script files in line with the `run-*` options
-//!    ([`scripts`]), then the `backup` application bag of every backup relation
-//!    (`relation`: only the keys that changed, stale keys deleted, no write when equal);
+//!    ([`scripts`]), then the `backup` application bag of every backup relation, with
+//!    charm-core's `contract::publish_all` and proto's `BackupRequirerData` (only the keys that
+//!    changed, stale keys deleted, no write when equal);
 //! 4. report one status.
 //!
 //! `remove` deletes the unit's script directory.
@@ -46,7 +47,6 @@
 
 mod charm;
 pub mod config;
-mod relation;
 pub mod script_root;
 pub mod scripts;
 

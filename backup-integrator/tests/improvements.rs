@@ -24,6 +24,13 @@ fn unchanged_scripts_and_bag_are_not_rewritten() {
     let second = h.run(Event::ConfigChanged, first.clone());
     assert_eq!(h.files(), files, "same inode, content and mode");
     assert!(relation_sets(&second).is_empty(), "{:?}", second.tool_calls);
+    let requests = |s: &charm_core::testing::State| {
+        s.log_messages()
+            .iter()
+            .filter(|m| m.starts_with("Requesting backup"))
+            .count()
+    };
+    assert_eq!((requests(&first), requests(&second)), (1, 0));
     assert!(
         !second
             .tool_calls
