@@ -62,7 +62,12 @@ async fn copy(
     let now = Timestamp::now();
     let prepared = ImageRef::parse(&backup.spec.image)
         .map_err(|e| CopyError::new(CopyErrorKind::BadInput, e.to_string()))
-        .and_then(|image| Ok((ctx.copier.backup_reference(&image)?, image)));
+        .and_then(|image| {
+            let destination = settings.scope.naming.backup_reference(image.reference());
+            let destination =
+                destination.map_err(|e| CopyError::new(CopyErrorKind::BadInput, e.to_string()))?;
+            Ok((destination, image))
+        });
     let (destination, image) = match prepared {
         Ok(prepared) => prepared,
         Err(error) => {
@@ -78,7 +83,13 @@ async fn copy(
 
     // Claim: conditional on the version we decided from, so a stale cache or a second
     // controller loses with 409 instead of starting a duplicate copy.
-    let claimed = lifecycle::claim(backup, &settings.identity, &destination, reset, now);
+    let claimed = lifecycle::claim(
+        backup,
+        &settings.identity,
+        &destination.to_string(),
+        reset,
+        now,
+    );
     match write_status(api, &name, &claimed, backup.resource_version()).await {
         Ok(()) => {}
         Err(Error::Kube { source, .. }) if is_conflict(&source) => {
@@ -528,7 +539,7 @@ mod tests {
             .copy(
                 CopyRequest {
                     source: ImageRef::parse(IMAGE).unwrap(),
-                    destination: BACKUP.into(),
+                    destination: BACKUP.parse().unwrap(),
                     credentials: vec![],
                 },
                 watch::channel(0).0,

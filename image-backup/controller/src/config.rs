@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::context::RolloutMode;
-use crate::image::ImageRef;
+use image_backup_copier::BackupNaming;
 
 /// `image-backup controller run` flags.
 #[derive(clap::Args, Clone, Debug)]
@@ -57,6 +57,9 @@ pub struct Args {
     /// credentials.
     #[arg(long, env = "IMAGE_BACKUP_REGISTRY_SECRET")]
     pub registry_secret: Option<String>,
+    /// Registries (`host[:port]`) spoken to over plain HTTP (loopback ones always are).
+    #[arg(long, env = "IMAGE_BACKUP_INSECURE_REGISTRIES", value_delimiter = ',')]
+    pub insecure_registries: Vec<String>,
     /// Name of this replica in the lease and in `status.holder` (default: the pod's hostname).
     #[arg(long, env = "IMAGE_BACKUP_IDENTITY")]
     pub identity: Option<String>,
@@ -68,8 +71,8 @@ pub struct Args {
 /// A validated controller configuration.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {
-    /// Normalised `host[:port][/path]`.
-    pub backup_registry: String,
+    /// Where backups go and how they are named.
+    pub naming: BackupNaming,
     pub namespace: String,
     /// Always contains `namespace`.
     pub exclude_namespaces: Vec<String>,
@@ -80,13 +83,14 @@ pub struct ControllerConfig {
     pub metrics_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub registry_secret: Option<String>,
+    pub insecure_registries: Vec<String>,
     pub identity: String,
     pub leader_election: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("--backup-registry {value:?} is not host[:port][/path]: {reason}")]
+    #[error("--backup-registry {value:?} is not host[:port][/prefix]: {reason}")]
     BackupRegistry { value: String, reason: String },
     #[error("--namespace {0:?} is not a valid namespace name")]
     Namespace(String),
@@ -102,7 +106,7 @@ impl TryFrom<Args> for ControllerConfig {
     type Error = ConfigError;
 
     fn try_from(args: Args) -> Result<Self, ConfigError> {
-        let backup_registry = normalise_registry(&args.backup_registry)?;
+        let naming = backup_naming(&args.backup_registry)?;
         if !crate::naming::is_dns_label(&args.namespace) {
             return Err(ConfigError::Namespace(args.namespace));
         }
@@ -130,7 +134,7 @@ impl TryFrom<Args> for ControllerConfig {
             (false, false) => RolloutMode::Off,
         };
         Ok(Self {
-            backup_registry,
+            naming,
             namespace: args.namespace,
             exclude_namespaces,
             rollout,
@@ -140,6 +144,11 @@ impl TryFrom<Args> for ControllerConfig {
             metrics_addr: args.metrics_addr,
             grpc_addr: args.grpc_addr,
             registry_secret: args.registry_secret.filter(|s| !s.is_empty()),
+            insecure_registries: args
+                .insecure_registries
+                .into_iter()
+                .filter(|r| !r.is_empty())
+                .collect(),
             identity: args
                 .identity
                 .filter(|s| !s.is_empty())
@@ -149,31 +158,17 @@ impl TryFrom<Args> for ControllerConfig {
     }
 }
 
-/// `host[:port][/path]` in the normalised form images are compared with (a bare name is a
-/// Docker Hub namespace, as it would be in an image reference).
-fn normalise_registry(value: &str) -> Result<String, ConfigError> {
-    let trimmed = value.trim().trim_end_matches('/');
-    let bad = |reason: String| ConfigError::BackupRegistry {
-        value: value.to_string(),
-        reason,
+/// `host[:port][/prefix]` as the copier's backup naming: backups are pushed to
+/// `<host>/<prefix>/<source host>/<source path>:<tag>`.
+fn backup_naming(value: &str) -> Result<BackupNaming, ConfigError> {
+    let trimmed = value.trim().trim_matches('/');
+    let (host, prefix) = match trimmed.split_once('/') {
+        Some((host, prefix)) => (host, Some(prefix)),
+        None => (trimmed, None),
     };
-    if trimmed.is_empty() || trimmed.contains(['@', ' ']) {
-        return Err(bad("empty or contains '@' or spaces".into()));
-    }
-    let probe =
-        ImageRef::parse(&format!("{trimmed}/probe")).map_err(|e| bad(e.reason.to_string()))?;
-    if probe.tag() != Some("latest") {
-        return Err(bad("must not contain a tag".into()));
-    }
-    let path = probe
-        .repository()
-        .strip_suffix("probe")
-        .unwrap_or_default()
-        .trim_end_matches('/');
-    Ok(if path.is_empty() {
-        probe.registry().to_string()
-    } else {
-        format!("{}/{path}", probe.registry())
+    BackupNaming::preserving(host, prefix).map_err(|e| ConfigError::BackupRegistry {
+        value: value.to_string(),
+        reason: e.to_string(),
     })
 }
 
@@ -244,7 +239,10 @@ mod tests {
     #[test]
     fn defaults_exclude_kube_system_and_own_namespace() {
         let c = config(&["--backup-registry", "registry.local:5000/backups/"]).unwrap();
-        assert_eq!(c.backup_registry, "registry.local:5000/backups");
+        assert_eq!(
+            c.naming,
+            BackupNaming::preserving("registry.local:5000", Some("backups")).unwrap()
+        );
         assert_eq!(c.exclude_namespaces, ["kube-system", "image-backup"]);
         assert_eq!(c.rollout, RolloutMode::Off);
         assert_eq!(
@@ -258,7 +256,7 @@ mod tests {
     fn flags_are_parsed_and_validated() {
         let c = config(&[
             "--backup-registry",
-            "myuser",
+            "ghcr.io",
             "--namespace",
             "ops",
             "--exclude-namespaces",
@@ -272,7 +270,7 @@ mod tests {
             "regcred",
         ])
         .unwrap();
-        assert_eq!(c.backup_registry, "docker.io/myuser");
+        assert_eq!(c.naming, BackupNaming::preserving("ghcr.io", None).unwrap());
         assert_eq!(c.exclude_namespaces, ["a", "b", "ops"]);
         assert_eq!(c.rollout, RolloutMode::Rollout);
         assert_eq!(c.recheck_interval, Duration::from_secs(1800));

@@ -1,8 +1,9 @@
 //! The copy step, behind a small trait so the reconcilers can be tested without a registry.
 //!
-//! [`ImageCopier`] is what the `ImageBackup` reconciler needs from a copier: where the backup
-//! of an image goes, copy it there (reporting bytes as they move), and tell whether a backup is
-//! still present. Credentials travel as raw `.dockerconfigjson` documents, the format of the
+//! [`ImageCopier`] is what the `ImageBackup` reconciler needs from a copier: copy an image to
+//! its backup reference (reporting bytes as they move), and tell whether a backup is still
+//! present. [`RegistryCopier`] does it with `image-backup-copier`; [`InMemoryCopier`] stands in
+//! for it in tests and benchmarks. Credentials travel as raw `.dockerconfigjson` documents, the format of the
 //! `kubernetes.io/dockerconfigjson` secrets they come from.
 
 use std::collections::HashMap;
@@ -10,6 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use tokio::sync::watch;
+
+use image_backup_copier::{
+    Copier, CopyOptions, CredentialStore, ErrorKind, ProgressEvent, Reference,
+};
 
 use crate::image::ImageRef;
 
@@ -28,7 +33,7 @@ impl std::fmt::Debug for DockerConfig {
 #[derive(Clone, Debug)]
 pub struct CopyRequest {
     pub source: ImageRef,
-    pub destination: String,
+    pub destination: Reference,
     /// Tried in order for both registries: the registry secret first, then pull secrets.
     pub credentials: Vec<DockerConfig>,
 }
@@ -81,9 +86,6 @@ impl CopyError {
 
 /// The copy step as the controller uses it.
 pub trait ImageCopier: Send + Sync + 'static {
-    /// Where the backup of `source` lives.
-    fn backup_reference(&self, source: &ImageRef) -> Result<String, CopyError>;
-
     /// Copies `request.source` to `request.destination`, sending the running total of bytes
     /// moved on `progress`.
     fn copy(
@@ -101,12 +103,122 @@ pub trait ImageCopier: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<bool, CopyError>>;
 }
 
+/// The production copier: [`image_backup_copier::Copier`] against real registries.
+///
+/// Registry credentials belong to a copier (it caches tokens per registry), while ours vary per
+/// backup (the workload's pull secrets), so there is one copier per distinct set of
+/// credentials, kept for the life of the process: a cluster has few distinct sets.
+pub struct RegistryCopier {
+    options: CopyOptions,
+    copiers: Mutex<HashMap<Vec<u8>, Copier>>,
+}
+
+impl RegistryCopier {
+    /// `options` are the base: insecure registries, jobs, retries, and credentials that every
+    /// copy may use.
+    pub fn new(options: CopyOptions) -> Result<Self, image_backup_copier::Error> {
+        let copier = Copier::new(options.clone())?;
+        let copiers = Mutex::new(HashMap::from([(Vec::new(), copier)]));
+        Ok(Self { options, copiers })
+    }
+
+    fn copier_for(&self, credentials: &[DockerConfig]) -> Result<Copier, CopyError> {
+        use sha2::{Digest, Sha256};
+        let key = if credentials.is_empty() {
+            Vec::new()
+        } else {
+            let mut hasher = Sha256::new();
+            for c in credentials {
+                hasher.update((c.0.len() as u64).to_le_bytes());
+                hasher.update(&c.0);
+            }
+            hasher.finalize().to_vec()
+        };
+        let mut copiers = self.copiers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(copier) = copiers.get(&key) {
+            return Ok(copier.clone());
+        }
+        let mut options = self.options.clone();
+        // Earlier documents win: merge from the last one, each merge overriding.
+        for config in credentials.iter().rev() {
+            let store = CredentialStore::from_dockerconfigjson_secret(&config.0).map_err(|e| {
+                CopyError::new(CopyErrorKind::Auth, format!("registry credentials: {e}"))
+            })?;
+            options.client.credentials.merge(store);
+        }
+        let copier = Copier::new(options).map_err(copy_error)?;
+        copiers.insert(key, copier.clone());
+        Ok(copier)
+    }
+}
+
+fn copy_error(error: image_backup_copier::Error) -> CopyError {
+    let kind = match error.kind() {
+        ErrorKind::InvalidInput => CopyErrorKind::BadInput,
+        ErrorKind::Auth => CopyErrorKind::Auth,
+        ErrorKind::NotFound => CopyErrorKind::NotFound,
+        ErrorKind::Transfer => CopyErrorKind::Transfer,
+    };
+    CopyError::new(kind, error.to_string())
+}
+
+impl ImageCopier for RegistryCopier {
+    fn copy(
+        &self,
+        request: CopyRequest,
+        progress: watch::Sender<u64>,
+    ) -> BoxFuture<'_, Result<CopyOutcome, CopyError>> {
+        Box::pin(async move {
+            let copier = self.copier_for(&request.credentials)?;
+            let on_progress = move |event: ProgressEvent| {
+                if let ProgressEvent::BlobBytes { bytes } = event {
+                    progress.send_modify(|total| *total += bytes);
+                }
+            };
+            // The copier's future trips rustc's Send inference for higher-ranked closures
+            // (rust-lang/rust#102211), so it cannot be boxed as Send or spawned. It runs on a
+            // blocking-pool thread driven by this runtime's handle instead; the blocking pool
+            // is as large as needed and copies are bounded by the controller's concurrency.
+            // Dropping this future does not cancel that copy; the process exits on shutdown.
+            let runtime = tokio::runtime::Handle::current();
+            let (source, destination) = (request.source.reference().clone(), request.destination);
+            let report = tokio::task::spawn_blocking(move || {
+                runtime.block_on(copier.copy(&source, &destination, on_progress))
+            })
+            .await
+            .map_err(|e| CopyError::new(CopyErrorKind::Transfer, format!("copy task failed: {e}")))?
+            .map_err(copy_error)?;
+            Ok(CopyOutcome {
+                source_digest: report.source_digest.to_string(),
+                backup_digest: report.destination_digest.to_string(),
+                bytes_copied: report.bytes_copied,
+            })
+        })
+    }
+
+    fn exists<'a>(
+        &'a self,
+        backup: &'a str,
+        digest: &'a str,
+        credentials: Vec<DockerConfig>,
+    ) -> BoxFuture<'a, Result<bool, CopyError>> {
+        Box::pin(async move {
+            let reference = Reference::parse(backup)
+                .map_err(|e| CopyError::new(CopyErrorKind::BadInput, e.to_string()))?;
+            // Ask by tag: the question is whether the backup's name still leads to its content.
+            let reference = reference.without_digest().with_default_tag();
+            let copier = self.copier_for(&credentials)?;
+            let found = copier.resolve(&reference).await.map_err(copy_error)?;
+            Ok(found.is_some_and(|d| d.to_string() == digest))
+        })
+    }
+}
+
 /// An in-process registry: copies are recorded, backups are a map. For tests and benchmarks
 /// of the controller, never for production.
 #[derive(Clone, Default)]
 pub struct InMemoryCopier {
     inner: Arc<Mutex<InMemoryState>>,
-    registry: String,
 }
 
 #[derive(Default)]
@@ -118,13 +230,6 @@ struct InMemoryState {
 }
 
 impl InMemoryCopier {
-    pub fn new(registry: &str) -> Self {
-        Self {
-            inner: Arc::default(),
-            registry: registry.trim_end_matches('/').to_string(),
-        }
-    }
-
     /// Makes the next copies of `source` fail with these errors, in order.
     pub fn fail_next(&self, source: &str, errors: Vec<CopyError>) {
         self.lock().failures.insert(source.to_string(), errors);
@@ -158,21 +263,6 @@ pub fn fake_digest(source: &str) -> String {
 }
 
 impl ImageCopier for InMemoryCopier {
-    fn backup_reference(&self, source: &ImageRef) -> Result<String, CopyError> {
-        let mut name = format!(
-            "{}/{}/{}",
-            self.registry,
-            source.registry(),
-            source.repository()
-        );
-        match (source.tag(), source.digest()) {
-            (Some(tag), _) => name.push_str(&format!(":{tag}")),
-            (None, Some(digest)) => name.push_str(&format!(":{}", digest.replace(':', "-"))),
-            (None, None) => {}
-        }
-        Ok(name)
-    }
-
     fn copy(
         &self,
         request: CopyRequest,
@@ -200,7 +290,7 @@ impl ImageCopier for InMemoryCopier {
             progress.send_replace(bytes);
             self.lock()
                 .stored
-                .insert(request.destination, digest.clone());
+                .insert(request.destination.to_string(), digest.clone());
             Ok(CopyOutcome {
                 source_digest: digest.clone(),
                 backup_digest: digest,

@@ -29,7 +29,11 @@ pub fn settings() -> Settings {
         identity: ME.into(),
         scope: Scope {
             excluded_namespaces: vec!["kube-system".into(), NAMESPACE.into()],
-            backup_registry: BACKUP_REGISTRY.into(),
+            naming: image_backup_copier::BackupNaming::preserving(
+                "backup.local:5000",
+                Some("mirror"),
+            )
+            .unwrap(),
         },
         policy: Policy::default(),
         rollout: RolloutMode::Off,
@@ -49,7 +53,7 @@ pub fn fixture(settings: Settings) -> Fixture {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "default");
     let store = Writer::<ImageBackup>::default();
-    let copier = InMemoryCopier::new(BACKUP_REGISTRY);
+    let copier = InMemoryCopier::default();
     let ctx = Context::new(
         client,
         settings,

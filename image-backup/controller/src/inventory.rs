@@ -176,7 +176,7 @@ fn scope_images<K: Workload>(workload: &K, ctx: &Context) -> Vec<String> {
 }
 
 /// Applies a JSON patch to one workload with our field manager, then says so in an event.
-async fn apply_patch<K: Workload>(
+pub(crate) async fn apply_patch<K: Workload>(
     workload: &K,
     ops: Vec<serde_json::Value>,
     ctx: &Context,

@@ -15,10 +15,12 @@
 //! backup that disappeared from the registry.
 
 pub mod backup;
+pub mod command;
 pub mod config;
 pub mod context;
 pub mod copier;
 pub mod crd;
+pub mod grpc;
 pub mod http;
 pub mod image;
 pub mod inventory;
@@ -28,6 +30,9 @@ pub mod metrics;
 pub mod naming;
 pub mod rollout;
 pub mod run;
+
+pub use config::{Args, ControllerConfig};
+pub use run::{RunError, run};
 pub mod users;
 pub mod workload;
 

@@ -116,7 +116,7 @@ mod tests {
     fn long_and_digest_pinned_references_fit() {
         let long = format!(
             "registry.example.com:5000/{}/app:{}@sha256:{}",
-            ["very-long-path-component"; 20].join("/"),
+            ["very-long-path-component"; 8].join("/"),
             "t".repeat(128),
             "f".repeat(64)
         );

@@ -133,7 +133,8 @@ mod tests {
     fn scope() -> Scope {
         Scope {
             excluded_namespaces: vec![],
-            backup_registry: "backup.local/mirror".into(),
+            naming: image_backup_copier::BackupNaming::preserving("backup.local", Some("mirror"))
+                .unwrap(),
         }
     }
 

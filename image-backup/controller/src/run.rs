@@ -12,17 +12,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
+use image_backup_copier::{ClientOptions, CopyOptions};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{PredicateConfig, WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::ControllerConfig;
 use crate::context::{Context, Settings};
-use crate::copier::ImageCopier;
+use crate::copier::{ImageCopier, RegistryCopier};
 use crate::crd::{ImageBackup, MANAGER};
+use crate::grpc::BackupApi;
 use crate::http::{HttpState, Readiness};
 use crate::lease::LeaseLock;
 use crate::lifecycle::Policy;
@@ -42,6 +45,12 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    #[error("serving gRPC: {0}")]
+    Grpc(String),
+    #[error("connecting to Kubernetes: {0}")]
+    Kube(#[source] kube::Error),
+    #[error("setting up the registry client: {0}")]
+    Copier(String),
     #[error("lost the leader lease; exiting so that a fresh process takes over")]
     LostLeadership,
 }
@@ -53,7 +62,7 @@ impl ControllerConfig {
             identity: self.identity.clone(),
             scope: Scope {
                 excluded_namespaces: self.exclude_namespaces.clone(),
-                backup_registry: self.backup_registry.clone(),
+                naming: self.naming.clone(),
             },
             policy: Policy {
                 max_attempts: self.max_attempts,
@@ -67,63 +76,54 @@ impl ControllerConfig {
     }
 }
 
-/// A controller's parts, before it runs: built first so that the gRPC API and tests can hold
-/// the context.
-pub struct Parts {
-    pub ctx: Arc<Context>,
-    pub readiness: Readiness,
-    backup_cache: futures::future::BoxFuture<'static, ()>,
+/// Runs the controller against the cluster of the environment (in-cluster service account or
+/// `KUBECONFIG`) and real registries, until SIGTERM or Ctrl-C.
+pub async fn run(config: ControllerConfig) -> Result<(), RunError> {
+    // kube and the copier both use rustls with ring; installing it first keeps any other
+    // provider from being picked (a second one makes rustls panic).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_default().await.map_err(RunError::Kube)?;
+    let options = CopyOptions {
+        client: ClientOptions {
+            insecure_registries: config.insecure_registries.clone(),
+            ..ClientOptions::default()
+        },
+        ..CopyOptions::default()
+    };
+    let copier = RegistryCopier::new(options).map_err(|e| RunError::Copier(e.to_string()))?;
+    run_with(client, config, Arc::new(copier), shutdown_signal()).await
 }
 
-/// Builds the context and the `ImageBackup` read cache.
-pub fn parts(client: Client, config: &ControllerConfig, copier: Arc<dyn ImageCopier>) -> Parts {
-    let (reader, writer) = reflector::store::<ImageBackup>();
-    let api: Api<ImageBackup> = Api::namespaced(client.clone(), &config.namespace);
-    let readiness = Readiness::default();
-    let backup_cache = reflector::reflector(
-        writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
-    )
-    .for_each(|_| futures::future::ready(()))
-    .boxed();
-    let ready = readiness.clone();
-    let waiting = reader.clone();
-    let backup_cache = async move {
-        let mark_ready = async move {
-            if waiting.wait_until_ready().await.is_ok() {
-                tracing::info!("ImageBackup cache synced");
-                ready.set_ready();
+/// Completes on SIGTERM (what Kubernetes sends) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
             }
-        };
-        futures::join!(backup_cache, mark_ready);
-    }
-    .boxed();
-    let ctx = Context::new(
-        client,
-        config.settings(),
-        copier,
-        Arc::new(Metrics::default()),
-        reader,
-    );
-    Parts {
-        ctx: Arc::new(ctx),
-        readiness,
-        backup_cache,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
     }
 }
 
-/// Runs the controller until `shutdown` completes (or leadership is lost).
+/// Runs the controller with the given client and copier until `shutdown` completes (or
+/// leadership is lost).
 pub async fn run_with(
+    client: Client,
     config: ControllerConfig,
-    parts: Parts,
-    extra: futures::future::BoxFuture<'static, ()>,
+    copier: Arc<dyn ImageCopier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let Parts {
-        ctx,
-        readiness,
-        backup_cache,
-    } = parts;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopping = move || {
         let mut rx = stop_rx.clone();
@@ -138,21 +138,66 @@ pub async fn run_with(
         let _ = stop_tx.send(true);
     });
 
+    // Every replica keeps the read cache; it marks the process ready once synced.
+    let (backups, writer) = reflector::store::<ImageBackup>();
+    let readiness = Readiness::default();
+    let api: Api<ImageBackup> = Api::namespaced(client.clone(), &config.namespace);
+    let cache = reflector::reflector(
+        writer,
+        watcher(api, watcher::Config::default()).default_backoff(),
+    )
+    .for_each(|_| futures::future::ready(()));
+    let mark_ready = {
+        let (backups, readiness) = (backups.clone(), readiness.clone());
+        async move {
+            if backups.wait_until_ready().await.is_ok() {
+                tracing::info!("ImageBackup cache synced");
+                readiness.set_ready();
+            }
+        }
+    };
+    let ctx = Arc::new(Context::new(
+        client,
+        config.settings(),
+        copier,
+        Arc::new(Metrics::default()),
+        backups,
+    ));
+
     let http_state = HttpState {
         metrics: ctx.metrics.clone(),
         backups: ctx.backups.clone(),
-        readiness,
+        readiness: readiness.clone(),
     };
     let addr = config.metrics_addr;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| RunError::Http { addr, source })?;
+    tracing::info!(%addr, "serving /healthz, /readyz and /metrics");
     let http_stop = stopping();
     let http = async move {
         axum::serve(listener, crate::http::router(http_state))
             .with_graceful_shutdown(http_stop)
             .await
             .map_err(|source| RunError::Http { addr, source })
+    };
+
+    let grpc_addr = config.grpc_addr;
+    let grpc_listener = tokio::net::TcpListener::bind(grpc_addr)
+        .await
+        .map_err(|source| RunError::Http {
+            addr: grpc_addr,
+            source,
+        })?;
+    tracing::info!(addr = %grpc_addr, "serving the ImageBackupService gRPC API");
+    let grpc_stop = stopping();
+    let api = BackupApi::new(ctx.clone(), readiness);
+    let grpc = async move {
+        tonic::transport::Server::builder()
+            .add_service(api.into_server())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_stop)
+            .await
+            .map_err(|e| RunError::Grpc(e.to_string()))
     };
 
     let leading = async {
@@ -195,13 +240,13 @@ pub async fn run_with(
 
     let background = async {
         tokio::select! {
-            _ = backup_cache => {}
-            _ = extra => {}
+            _ = cache => {}
             _ = stopping() => {}
         }
     };
-    let (http, leading, ()) = tokio::join!(http, leading, background);
+    let (http, grpc, leading, (), ()) = tokio::join!(http, grpc, leading, background, mark_ready);
     leading?;
+    grpc?;
     http
 }
 
