@@ -6,29 +6,7 @@ mod common;
 
 use std::fs;
 
-use charm_core::Event;
-use charm_core::testing::State;
 use common::*;
-
-const SCRIPT: &str = "#!/bin/sh\necho ok\n";
-
-/// A harness whose leader has published `fileset=/srv` and one script.
-fn published() -> (Harness, State) {
-    let h = Harness::new();
-    let out = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", SCRIPT)]),
-    );
-    assert_eq!(out.unit_status, active());
-    (h, out)
-}
-
-/// Runs config-changed with `pairs` as the whole config.
-fn reconfigure(h: &Harness, before: &State, pairs: &[(&str, &str)]) -> State {
-    let mut next = before.clone();
-    next.config = config(pairs.iter().copied());
-    h.run(Event::ConfigChanged, next)
-}
 
 /// `value` as `fileset` is refused with `status`, changing nothing.
 fn refused(value: &str, status: &str) {

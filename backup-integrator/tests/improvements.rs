@@ -8,15 +8,9 @@ use charm_core::Event;
 use charm_core::testing::Relation;
 use common::*;
 
-const BEFORE: &str = "#!/bin/sh\necho before\n";
-
 #[test]
 fn unchanged_scripts_and_bag_are_not_rewritten() {
-    let h = Harness::new();
-    let first = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", BEFORE)]),
-    );
+    let (h, first) = published();
     assert_eq!(relation_sets(&first).len(), 1);
     let files = h.files();
     assert_eq!(files.len(), 1);
@@ -44,20 +38,18 @@ fn unchanged_scripts_and_bag_are_not_rewritten() {
 
 #[test]
 fn changed_script_is_replaced_atomically_and_the_bag_kept() {
-    let h = Harness::new();
-    let first = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", BEFORE)]),
-    );
+    let (h, first) = published();
     let path = h.script_path("run-before-backup");
     let old = h.files();
 
-    let mut next = first.clone();
-    next.config = config([
-        ("fileset", "/srv"),
-        ("run-before-backup", "#!/bin/sh\necho changed\n"),
-    ]);
-    let out = h.run(Event::ConfigChanged, next);
+    let out = reconfigure(
+        &h,
+        &first,
+        &[
+            ("fileset", "/srv"),
+            ("run-before-backup", "#!/bin/sh\necho changed\n"),
+        ],
+    );
     assert_eq!(
         fs::read_to_string(&path).unwrap(),
         "#!/bin/sh\necho changed\n"
@@ -76,27 +68,20 @@ fn unset_script_is_deleted_and_its_key_removed() {
         Event::ConfigChanged,
         related_leader([
             ("fileset", "/srv"),
-            ("run-before-backup", BEFORE),
+            ("run-before-backup", SCRIPT),
             ("run-after-restore", "#!/bin/sh\n"),
         ]),
     );
     assert!(app_bag(&first).contains_key("run-before-backup"));
 
-    for unset in [None, Some("")] {
-        let mut next = first.clone();
-        next.config = config([("fileset", "/srv"), ("run-after-restore", "#!/bin/sh\n")]);
-        if let Some(empty) = unset {
-            next.config = config([
-                ("fileset", "/srv"),
-                ("run-after-restore", "#!/bin/sh\n"),
-                ("run-before-backup", empty),
-            ]);
-        }
-        let out = h.run(Event::ConfigChanged, next);
+    let kept = [("fileset", "/srv"), ("run-after-restore", "#!/bin/sh\n")];
+    let unset_to_empty = [kept[0], kept[1], ("run-before-backup", "")];
+    for config in [&kept[..], &unset_to_empty[..]] {
+        let out = reconfigure(&h, &first, config);
         assert_eq!(out.unit_status, active());
         assert!(
             !app_bag(&out).contains_key("run-before-backup"),
-            "{unset:?}"
+            "{config:?}"
         );
         assert!(app_bag(&out).contains_key("run-after-restore"));
         assert!(!h.script_dir().join("run-before-backup").exists());
@@ -111,14 +96,8 @@ fn unset_script_is_deleted_and_its_key_removed() {
 
 #[test]
 fn unsetting_every_script_leaves_no_directory() {
-    let h = Harness::new();
-    let first = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", BEFORE)]),
-    );
-    let mut next = first;
-    next.config = config([("fileset", "/srv")]);
-    let out = h.run(Event::ConfigChanged, next);
+    let (h, first) = published();
+    let out = reconfigure(&h, &first, &[("fileset", "/srv")]);
     assert_eq!(app_bag(&out).keys().collect::<Vec<_>>(), ["fileset"]);
     assert!(!h.unit_dir().exists());
 }
@@ -194,15 +173,11 @@ fn invalid_config_blocks_non_leaders_too() {
 
 #[test]
 fn remove_deletes_the_unit_directory() {
-    let h = Harness::new();
-    let first = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", BEFORE)]),
-    );
+    let (h, first) = published();
     // Another unit's (or application's) directory on the same machine stays.
     let other = h.root().join("backup-integrator-two-0/scripts");
     fs::create_dir_all(&other).unwrap();
-    fs::write(other.join("run-before-backup"), BEFORE).unwrap();
+    fs::write(other.join("run-before-backup"), SCRIPT).unwrap();
 
     let out = h.run(Event::Remove, first);
     assert!(!h.unit_dir().exists());
@@ -224,7 +199,7 @@ fn remove_deletes_the_unit_directory() {
 fn remove_cleans_up_on_a_non_leader_too() {
     let h = Harness::new();
     fs::create_dir_all(h.script_dir()).unwrap();
-    fs::write(h.script_dir().join("run-before-backup"), BEFORE).unwrap();
+    fs::write(h.script_dir().join("run-before-backup"), SCRIPT).unwrap();
     h.run(
         Event::Remove,
         state(false, [("fileset", "/srv")], vec![juju_info(), backup()]),
@@ -234,11 +209,7 @@ fn remove_cleans_up_on_a_non_leader_too() {
 
 #[test]
 fn broken_backup_relation_waits() {
-    let h = Harness::new();
-    let first = h.run(
-        Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-before-backup", BEFORE)]),
-    );
+    let (h, first) = published();
     assert_eq!(first.unit_status, active());
     let out = h.run(broken(&backup()), first);
     assert_eq!(out.unit_status, waiting_for_relation());
@@ -264,7 +235,7 @@ fn script_dir_is_the_configured_root() {
     let h = Harness::new();
     let out = h.run(
         Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-after-backup", BEFORE)]),
+        related_leader([("fileset", "/srv"), ("run-after-backup", SCRIPT)]),
     );
     let path = &app_bag(&out)["run-after-backup"];
     let expected = h
@@ -279,7 +250,7 @@ fn unit_name_slash_becomes_a_dash() {
     let h = Harness::for_unit("backup-integrator/12");
     let out = h.run(
         Event::ConfigChanged,
-        related_leader([("fileset", "/srv"), ("run-after-backup", BEFORE)]),
+        related_leader([("fileset", "/srv"), ("run-after-backup", SCRIPT)]),
     );
     assert!(
         app_bag(&out)["run-after-backup"]

@@ -24,6 +24,9 @@ pub const SCRIPTS: [&str; 4] = [
 pub const JUJU_INFO_ID: u64 = 1;
 pub const BACKUP_ID: u64 = 2;
 
+/// The script [`published`] sets.
+pub const SCRIPT: &str = "#!/bin/sh\necho before\n";
+
 pub fn meta() -> Metadata {
     Metadata::from_charmcraft_yaml(include_str!("../../charmcraft.yaml"))
         .expect("charmcraft.yaml is valid")
@@ -256,4 +259,22 @@ pub fn relation_sets(state: &State) -> Vec<&String> {
         .iter()
         .filter(|c| c.starts_with("relation-set"))
         .collect()
+}
+
+/// A harness whose leader has published `fileset=/srv` and `run-before-backup` = [`SCRIPT`].
+pub fn published() -> (Harness, State) {
+    let h = Harness::new();
+    let out = h.run(
+        Event::ConfigChanged,
+        related_leader([("fileset", "/srv"), ("run-before-backup", SCRIPT)]),
+    );
+    assert_eq!(out.unit_status, active());
+    (h, out)
+}
+
+/// Runs config-changed on `before` with `pairs` as the whole config.
+pub fn reconfigure(h: &Harness, before: &State, pairs: &[(&str, &str)]) -> State {
+    let mut next = before.clone();
+    next.config = config(pairs.iter().copied());
+    h.run(Event::ConfigChanged, next)
 }
