@@ -4,8 +4,8 @@
 //! Juju unpacks a charm with `metadata.yaml`, `config.yaml` and `actions.yaml`; charmcraft's
 //! source form puts all three in `charmcraft.yaml` (with config under `config.options`). Both
 //! are read into the same typed [`Metadata`]. This is the only module that knows the files are
-//! YAML (`serde_yaml` is unmaintained upstream; keeping it behind [`parse_yaml`] keeps it
-//! swappable).
+//! YAML (`serde_yaml` is unmaintained upstream; keeping it behind the private `parse_yaml`
+//! function keeps it swappable).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
