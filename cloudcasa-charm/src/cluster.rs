@@ -13,7 +13,7 @@ use kube::{Api, Client};
 use crate::availability::{Availability, availability};
 use crate::image::{CHARM_CONTAINER, Image, UnitName, container_image};
 use crate::objects::{CLUSTER_ROLE_BINDING, DEPLOYMENT, Desired, NAMESPACE, SERVICE_ACCOUNT};
-use crate::outcome::{Cause, ClusterError, Outcome, Step, Verb};
+use crate::outcome::{Cause, ClusterError, Forbidden, Outcome, Step, Verb};
 use crate::owner::Owner;
 use crate::retry::{Failure, Requests, RetryPolicy, retrying};
 
@@ -166,12 +166,13 @@ impl Cluster {
 
     /// The image of the charm's `cloudcasa` container: the `cloudcasa-image` resource.
     /// `model_namespace` is the Juju model's namespace (`JUJU_MODEL_NAME`), `unit` the unit
-    /// running this hook (`JUJU_UNIT_NAME`); the unit's pod is found from them.
+    /// running this hook (`JUJU_UNIT_NAME`); the unit's pod is found from them. `Ok(Err(_))`
+    /// when reading the pod is refused (pods have no owner labels: no other outcome exists).
     pub async fn charm_image(
         &self,
         model_namespace: &str,
         unit: &UnitName,
-    ) -> Result<Outcome<Image>, ClusterError> {
+    ) -> Result<Result<Image, Forbidden>, ClusterError> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), model_namespace);
         let pod_name = unit.pod_name();
         let pod = retrying(
@@ -190,11 +191,11 @@ impl Cluster {
             },
         )
         .await?;
-        Ok(match pod {
-            Outcome::Done(pod) => Outcome::Done(container_image(&pod, CHARM_CONTAINER)?),
-            Outcome::Forbidden(forbidden) => Outcome::Forbidden(forbidden),
-            Outcome::OwnedByOther(owner) => Outcome::OwnedByOther(owner),
-        })
+        match pod {
+            Outcome::Done(pod) => Ok(Ok(container_image(&pod, CHARM_CONTAINER)?)),
+            Outcome::Forbidden(forbidden) => Ok(Err(forbidden)),
+            Outcome::OwnedByOther(owner) => unreachable!("the pod closure never reports {owner}"),
+        }
     }
 }
 
@@ -248,6 +249,6 @@ fn deletion(deleted: bool) -> Deletion {
 }
 
 #[cfg(test)]
-mod mock;
+pub(crate) mod mock;
 #[cfg(test)]
 mod tests;

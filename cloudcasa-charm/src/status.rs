@@ -7,11 +7,13 @@
 
 use std::fmt;
 
+use crate::agent_image::NoImage;
 use crate::availability::Availability;
 use crate::cluster::Applied;
 use crate::cluster_id::{ClusterId, ClusterIdError};
 use crate::objects::{DEPLOYMENT, NAMESPACE};
 use crate::outcome::{ClusterError, Outcome};
+use crate::resource::IMAGE_RESOURCE;
 
 /// A unit status, as Juju shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +48,9 @@ pub type ReadResult = Result<Outcome<Availability>, ClusterError>;
 pub enum Report<'a> {
     /// The leader applied the objects ([`crate::cluster::Cluster::apply`]).
     Applied(&'a ApplyResult),
+    /// The leader found no image for the agent ([`crate::agent_image::find`]) and applied
+    /// nothing: the deployment cannot be built without one.
+    NoImage(&'a NoImage),
     /// A unit read the deployment ([`crate::cluster::Cluster::availability`]).
     Read(&'a ReadResult),
 }
@@ -58,6 +63,7 @@ pub fn decide(
     report: Report<'_>,
 ) -> Status {
     let (leader, result) = match report {
+        Report::NoImage(problem) => return no_image(application, cluster_id, problem),
         Report::Applied(result) => (
             true,
             result.as_ref().map(|outcome| match outcome {
@@ -79,11 +85,7 @@ pub fn decide(
         ),
     };
     match &result {
-        Ok(Outcome::Forbidden(_)) => {
-            return Status::Blocked(format!(
-                "missing permissions: run juju trust {application} --scope=cluster"
-            ));
-        }
+        Ok(Outcome::Forbidden(_)) => return missing_permissions(application),
         Ok(Outcome::OwnedByOther(owner)) => {
             return Status::Blocked(format!(
                 "namespace {NAMESPACE} belongs to {owner}: one CloudCasa agent per cluster"
@@ -91,14 +93,8 @@ pub fn decide(
         }
         _ => {}
     }
-    match cluster_id {
-        Err(ClusterIdError::Empty) => {
-            return Status::Blocked(format!(
-                "set clusterid: juju config {application} clusterid=<id from the CloudCasa console>"
-            ));
-        }
-        Err(invalid) => return Status::Blocked(invalid.to_string()),
-        Ok(_) => {}
+    if let Some(blocked) = unusable_cluster_id(application, cluster_id) {
+        return blocked;
     }
     let availability = match result {
         Err(error) if error.is_transient() => {
@@ -126,6 +122,54 @@ pub fn decide(
     }
 }
 
+fn missing_permissions(application: &str) -> Status {
+    Status::Blocked(format!(
+        "missing permissions: run juju trust {application} --scope=cluster"
+    ))
+}
+
+fn unusable_cluster_id(
+    application: &str,
+    cluster_id: &Result<ClusterId, ClusterIdError>,
+) -> Option<Status> {
+    match cluster_id {
+        Err(ClusterIdError::Empty) => Some(Status::Blocked(format!(
+            "set clusterid: juju config {application} clusterid=<id from the CloudCasa console>"
+        ))),
+        Err(invalid) => Some(Status::Blocked(invalid.to_string())),
+        Ok(_) => None,
+    }
+}
+
+fn no_image(
+    application: &str,
+    cluster_id: &Result<ClusterId, ClusterIdError>,
+    problem: &NoImage,
+) -> Status {
+    if problem.is_forbidden() {
+        return missing_permissions(application);
+    }
+    if let Some(blocked) = unusable_cluster_id(application, cluster_id) {
+        return blocked;
+    }
+    if problem.is_transient() {
+        return Status::Waiting(problem.to_string());
+    }
+    Status::Blocked(format!(
+        "{problem}: attach one with juju attach-resource {application} {IMAGE_RESOURCE}=<image>"
+    ))
+}
+
+impl From<Status> for charm_core::Status {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Active => Self::active(""),
+            Status::Waiting(message) => Self::waiting(message),
+            Status::Blocked(message) => Self::blocked(message),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -133,9 +177,12 @@ mod tests {
     use kube::core::Status as ApiStatus;
 
     use super::*;
+    use crate::agent_image::PodFailure;
     use crate::availability::Pending;
+    use crate::image::PodImageError;
     use crate::outcome::{Cause, Forbidden, Step, Verb};
     use crate::owner::Owner;
+    use crate::resource::ResourceError;
 
     fn id(value: &str) -> Result<ClusterId, ClusterIdError> {
         ClusterId::parse(value)
@@ -326,6 +373,82 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    fn no_image(pod: PodFailure) -> NoImage {
+        NoImage {
+            resource: ResourceError::Empty("/res/content".into()),
+            pod,
+        }
+    }
+
+    #[test]
+    fn no_image_table() {
+        const ATTACH: &str =
+            ": attach one with juju attach-resource cloudcasa cloudcasa-image=<image>";
+        let missing_container = no_image(PodFailure::Failed(ClusterError::CharmImage(
+            PodImageError::NoContainer {
+                pod: "cloudcasa-0".into(),
+                container: "cloudcasa".into(),
+            },
+        )));
+        let cases = [
+            (
+                "forbidden",
+                id("abc1"),
+                no_image(PodFailure::Forbidden(forbidden())),
+                blocked(TRUST),
+            ),
+            (
+                "API unavailable",
+                id("abc1"),
+                no_image(PodFailure::Failed(unavailable())),
+                waiting(
+                    "cannot tell which image the agent should run: /res/content is empty: no \
+                     image is attached; reading the charm's pod: apply Namespace cloudcasa-io: \
+                     500 InternalError: boom (gave up after 3 attempts in 2s)",
+                ),
+            ),
+            (
+                "no image in the pod",
+                id("abc1"),
+                missing_container,
+                blocked(&format!(
+                    "cannot tell which image the agent should run: /res/content is empty: no \
+                     image is attached; reading the charm's pod: finding the agent image: pod \
+                     cloudcasa-0 has no container \"cloudcasa\"{ATTACH}"
+                )),
+            ),
+            (
+                "rejected",
+                id(""),
+                no_image(PodFailure::Failed(rejected())),
+                blocked(SET_ID),
+            ),
+        ];
+        for (name, cluster_id, problem, expected) in cases {
+            assert_eq!(
+                decide("cloudcasa", &cluster_id, Report::NoImage(&problem)),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn converts_to_charm_core_statuses() {
+        assert_eq!(
+            charm_core::Status::from(Status::Active),
+            charm_core::Status::active("")
+        );
+        assert_eq!(
+            charm_core::Status::from(waiting("w")),
+            charm_core::Status::waiting("w")
+        );
+        assert_eq!(
+            charm_core::Status::from(blocked("b")),
+            charm_core::Status::blocked("b")
+        );
     }
 
     #[test]

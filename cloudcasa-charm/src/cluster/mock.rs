@@ -6,13 +6,24 @@
 use std::pin::pin;
 
 use http::{Method, Request, Response};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::client::Body;
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower_test::mock::{self, Handle};
 
+/// Where the agent's objects live in the API.
+pub(crate) const NS: &str = "/api/v1/namespaces/cloudcasa-io";
+pub(crate) const SA: &str = "/api/v1/namespaces/cloudcasa-io/serviceaccounts/cloudcasa-io";
+pub(crate) const CRB: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cloudcasa-io";
+pub(crate) const DEPLOY: &str =
+    "/apis/apps/v1/namespaces/cloudcasa-io/deployments/cloudcasa-kubeagent-manager";
+
 /// One expected request and the answer to it.
-pub(super) struct Exchange {
+#[derive(Clone)]
+pub(crate) struct Exchange {
     method: Method,
     uri: String,
     body: Option<Value>,
@@ -23,7 +34,7 @@ pub(super) struct Exchange {
 
 impl Exchange {
     /// A server-side apply of `body` at `path` by our field manager, with `force`.
-    pub(super) fn apply(path: &str, body: Value) -> Self {
+    pub(crate) fn apply(path: &str, body: Value) -> Self {
         Self {
             method: Method::PATCH,
             uri: format!("{path}?&force=true&fieldManager=cloudcasa-charm"),
@@ -34,7 +45,7 @@ impl Exchange {
         }
     }
 
-    pub(super) fn get(path: &str) -> Self {
+    pub(crate) fn get(path: &str) -> Self {
         Self {
             method: Method::GET,
             uri: path.to_owned(),
@@ -45,7 +56,7 @@ impl Exchange {
         }
     }
 
-    pub(super) fn delete(path: &str) -> Self {
+    pub(crate) fn delete(path: &str) -> Self {
         Self {
             method: Method::DELETE,
             uri: format!("{path}?"),
@@ -57,19 +68,19 @@ impl Exchange {
     }
 
     /// Answers with `object` (200).
-    pub(super) fn ok(mut self, object: Value) -> Self {
+    pub(crate) fn ok(mut self, object: Value) -> Self {
         self.reply = object;
         self
     }
 
     /// Answers an apply with the applied object itself, as the API server does.
-    pub(super) fn echo(mut self) -> Self {
+    pub(crate) fn echo(mut self) -> Self {
         self.reply = self.body.clone().unwrap_or(Value::Null);
         self
     }
 
     /// Answers with an error `Status`.
-    pub(super) fn fails(mut self, code: u16, reason: &str, message: &str) -> Self {
+    pub(crate) fn fails(mut self, code: u16, reason: &str, message: &str) -> Self {
         self.status = code;
         self.reply = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -79,13 +90,13 @@ impl Exchange {
     }
 
     /// Never answers, like an API server that accepted the connection and hung.
-    pub(super) fn hang(mut self) -> Self {
+    pub(crate) fn hang(mut self) -> Self {
         self.hang = true;
         self
     }
 
     /// Answers with a `Status` value given in full.
-    pub(super) fn fails_with(mut self, status: Value) -> Self {
+    pub(crate) fn fails_with(mut self, status: Value) -> Self {
         self.status = status["code"]
             .as_u64()
             .and_then(|c| u16::try_from(c).ok())
@@ -95,22 +106,54 @@ impl Exchange {
     }
 }
 
+/// `object` as the API server returns it once stored.
+pub(crate) fn stored(object: &impl Serialize) -> Value {
+    let mut stored = serde_json::to_value(object).expect("k8s-openapi objects serialize");
+    stored["metadata"]["uid"] = json!("0b6c");
+    stored
+}
+
+/// A stored namespace being deleted.
+pub(crate) fn terminating(namespace: &Namespace) -> Value {
+    let mut stored = stored(namespace);
+    stored["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    stored["status"] = json!({"phase": "Terminating"});
+    stored
+}
+
+/// A stored deployment of 1 replica, its spec rolled out, `available` replicas available.
+pub(crate) fn rolled_out(deployment: &Deployment, available: i32) -> Value {
+    let mut stored = stored(deployment);
+    stored["metadata"]["generation"] = json!(1);
+    stored["status"] = json!({
+        "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available,
+    });
+    stored
+}
+
 /// The server end of the mock.
-pub(super) struct ApiServerVerifier(Handle<Request<Body>, Response<Body>>);
+pub(crate) struct ApiServerVerifier(Handle<Request<Body>, Response<Body>>);
+
+/// The service a [`kube::Client`] is built on.
+pub(crate) type Service = mock::Mock<Request<Body>, Response<Body>>;
 
 /// A client wired to a fresh verifier.
-pub(super) fn pair() -> (kube::Client, ApiServerVerifier) {
+pub(crate) fn pair() -> (kube::Client, ApiServerVerifier) {
+    let (service, verifier) = service_pair();
+    (kube::Client::new(service, "default"), verifier)
+}
+
+/// The client's service and a fresh verifier: for clients that must be built later, inside
+/// the runtime that uses them (a client spawns its request buffer on the current runtime).
+pub(crate) fn service_pair() -> (Service, ApiServerVerifier) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (
-        kube::Client::new(service, "default"),
-        ApiServerVerifier(handle),
-    )
+    (service, ApiServerVerifier(handle))
 }
 
 impl ApiServerVerifier {
     /// Serves `script` in order, then checks that no further request arrives before every
     /// client clone is dropped. Await the handle after dropping the client.
-    pub(super) fn run(self, script: Vec<Exchange>) -> JoinHandle<()> {
+    pub(crate) fn run(self, script: Vec<Exchange>) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut handle = pin!(self.0);
             let total = script.len();

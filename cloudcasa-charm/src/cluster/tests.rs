@@ -5,18 +5,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::mock::{self, Exchange};
+use super::mock::{self, CRB, DEPLOY, Exchange, NS, SA};
 use super::*;
 use crate::availability::Pending;
 use crate::cluster_id::ClusterId;
 use crate::objects::{self, AgentSpec};
 use crate::outcome::Cause;
-
-const NS: &str = "/api/v1/namespaces/cloudcasa-io";
-const SA: &str = "/api/v1/namespaces/cloudcasa-io/serviceaccounts/cloudcasa-io";
-const CRB: &str = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/cloudcasa-io";
-const DEPLOY: &str =
-    "/apis/apps/v1/namespaces/cloudcasa-io/deployments/cloudcasa-kubeagent-manager";
 
 fn owner() -> Owner {
     Owner::new("backups", "cloudcasa").unwrap()
@@ -42,28 +36,16 @@ fn json_of(object: &impl serde::Serialize) -> Value {
     serde_json::to_value(object).unwrap()
 }
 
-/// The namespace as the API server returns it once it exists, labelled by `owner`.
 fn existing_namespace(owner: &Owner) -> Value {
-    let mut namespace = json_of(&objects::namespace(owner));
-    namespace["metadata"]["uid"] = json!("0b6c");
-    namespace
+    mock::stored(&objects::namespace(owner))
 }
 
 fn terminating_namespace() -> Value {
-    let mut namespace = existing_namespace(&owner());
-    namespace["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-    namespace["status"] = json!({"phase": "Terminating"});
-    namespace
+    mock::terminating(&objects::namespace(&owner()))
 }
 
-/// The deployment as applied, with a status saying `available` of 1 replicas are up.
 fn deployment_reply(available: i32) -> Value {
-    let mut deployment = json_of(&objects::deployment(&spec()));
-    deployment["metadata"]["generation"] = json!(1);
-    deployment["status"] = json!({
-        "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "availableReplicas": available,
-    });
-    deployment
+    mock::rolled_out(&objects::deployment(&spec()), available)
 }
 
 fn apply_namespace() -> Exchange {
@@ -477,7 +459,7 @@ async fn charm_image_comes_from_the_units_own_pod() {
     let outcome = against(script, async |c| c.charm_image("backups", &unit).await).await;
     assert_eq!(
         outcome.unwrap(),
-        Outcome::Done(Image::parse("docker.io/catalogicsoftware/amds-kagent:3.1.0").unwrap())
+        Ok(Image::parse("docker.io/catalogicsoftware/amds-kagent:3.1.0").unwrap())
     );
 
     let pod_without_workload = json!({
@@ -491,4 +473,15 @@ async fn charm_image_comes_from_the_units_own_pod() {
         outcome.unwrap_err().to_string(),
         "finding the agent image: pod cloudcasa-0 has no container \"cloudcasa\""
     );
+
+    let script = vec![
+        Exchange::get("/api/v1/namespaces/backups/pods/cloudcasa-0").fails(
+            403,
+            "Forbidden",
+            "pods \"cloudcasa-0\" is forbidden",
+        ),
+    ];
+    let outcome = against(script, async |c| c.charm_image("backups", &unit).await).await;
+    let forbidden = outcome.unwrap().unwrap_err();
+    assert_eq!(forbidden.message, "pods \"cloudcasa-0\" is forbidden");
 }
