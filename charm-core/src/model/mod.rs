@@ -14,6 +14,7 @@ mod action;
 mod config;
 mod relation;
 mod secrets;
+mod workload;
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -47,6 +48,10 @@ pub enum ModelError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// A workload container's Pebble refused or could not be reached
+    /// ([`crate::pebble::Error::Connection`] means Pebble is not up yet).
+    #[error(transparent)]
+    Pebble(#[from] crate::pebble::Error),
     #[error("`{name}` is not {what} of this charm (metadata declares: {declared})")]
     Undeclared {
         what: &'static str,
@@ -210,22 +215,6 @@ impl Model {
     pub(crate) fn set_event(&self, event: Option<Event>) {
         *self.event.borrow_mut() = event;
         self.deferred.set(false);
-    }
-
-    /// Looks for workload containers' Pebble sockets under `base` instead of
-    /// `/charm/containers` (tests and tools running a charm outside Juju).
-    pub fn set_pebble_socket_base(&mut self, base: impl Into<PathBuf>) {
-        self.pebble_base = base.into();
-    }
-
-    /// The workload container `name` declared in the metadata, with its Pebble client.
-    pub fn container(&self, name: &str) -> Result<crate::pebble::Container, ModelError> {
-        if !self.meta.containers.contains_key(name) {
-            let names = self.meta.containers.keys().map(String::as_str).collect();
-            return Err(self.undeclared("a container", name, names));
-        }
-        crate::pebble::Container::with_socket_base(name, &self.pebble_base)
-            .map_err(|e| ModelError::Usage(e.to_string()))
     }
 
     /// Whether this unit is the leader (`is-leader`, once per hook).
