@@ -11,7 +11,7 @@ use super::FakePebble;
 use super::exec::ExecResult;
 use crate::pebble::layer::Layer;
 use crate::pebble::plan::Plan;
-use crate::pebble::{CheckStatus, NoticeType, Result, ServiceStatus};
+use crate::pebble::{Change, CheckStatus, NoticeType, Result, ServiceStatus};
 
 /// A check's status as a test sets or reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,10 @@ pub struct ContainerState {
     pub notices: Vec<NoticeState>,
     /// Simulated commands.
     pub execs: Vec<ExecMock>,
+    /// Output: the changes Pebble recorded during the hook (`replan`, `start`, `restart`,
+    /// `exec` ...), oldest first, so a test can tell that nothing was restarted. Ignored on
+    /// input.
+    pub changes: Vec<Change>,
 }
 
 impl Default for ContainerState {
@@ -80,6 +84,7 @@ impl Default for ContainerState {
             checks: BTreeMap::new(),
             notices: Vec::new(),
             execs: Vec::new(),
+            changes: Vec::new(),
         }
     }
 }
@@ -210,7 +215,7 @@ impl ContainerState {
         let Some(fake) = fake else {
             return Ok(self.clone());
         };
-        let (layers, service_statuses, checks, notices) = fake.with_state(|s| {
+        let (layers, service_statuses, checks, notices, changes) = fake.with_state(|s| {
             let statuses = s
                 .services
                 .iter()
@@ -238,8 +243,15 @@ impl ContainerState {
                     occurrences: n.occurrences,
                 })
                 .collect();
-            (s.layers.clone(), statuses, checks, notices)
+            let changes: Vec<serde_json::Value> =
+                s.changes.values().map(|c| c.info.clone()).collect();
+            (s.layers.clone(), statuses, checks, notices, changes)
         });
+        let changes = changes
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<serde_json::Result<Vec<Change>>>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("change: {e}")))?;
         let mut files = BTreeMap::new();
         let mut dirs = BTreeSet::new();
         walk(fake.root(), "", &mut files, &mut dirs)?;
@@ -252,6 +264,7 @@ impl ContainerState {
             checks,
             notices,
             execs: self.execs.clone(),
+            changes,
         })
     }
 }
@@ -332,6 +345,8 @@ mod tests {
         assert_eq!(output.files["/etc/web.conf"], b"port: 80");
         assert!(output.dirs.contains("/var/lib/web"));
         assert_eq!(output.plan().unwrap(), fake.as_ref().unwrap().plan());
+        let kinds: Vec<&str> = output.changes.iter().map(|c| c.kind.as_str()).collect();
+        assert_eq!(kinds, ["replan", "exec"]);
         drop(fake);
     }
 

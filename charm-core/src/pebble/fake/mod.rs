@@ -81,7 +81,8 @@ fn executable_exists(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// A running fake Pebble. Dropping it stops the server and deletes its directory.
+/// A running fake Pebble. Dropping it stops the server, removes its socket and deletes its
+/// directory.
 pub struct FakePebble {
     shared: Arc<Shared>,
     socket: PathBuf,
@@ -346,6 +347,9 @@ impl std::fmt::Debug for FakePebble {
 impl Drop for FakePebble {
     fn drop(&mut self) {
         self.server.abort();
+        // A socket left behind (under a caller's directory, see `start_at`) would make the
+        // next fake at the same path fail to bind.
+        let _ = std::fs::remove_file(&self.socket);
         if let Some(runtime) = self.runtime.take() {
             // Never blocks, so dropping the fake inside async code is fine too.
             runtime.shutdown_background();
