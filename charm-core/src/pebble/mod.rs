@@ -27,53 +27,80 @@
 //!
 //! A testing double, `fake::FakePebble` (feature `testing`), serves the same API on a real
 //! unix socket from in-memory state and a temporary directory; `fake::ContainerState` is a
-//! container as a state-transition test declares it.
+//! container as a state-transition test declares it (`testing::State::containers`): the
+//! harness serves each declared container from a fake during the hook and reads it back after.
 //!
-//! # Example: keep a workload in line with the config
+//! # Example: a charm keeping its workload in line with the config
 //!
-//! On `pebble-ready` and on `config-changed` alike, compute the layer from the config, and
-//! only when the service differs from the plan, combine the layer and replan (which restarts
-//! the service with its new environment). Before Pebble is up, do nothing: `pebble-ready`
-//! will come.
+//! On `pebble-ready` the charm adds its layer and replans, which starts the service; on
+//! `config-changed` it combines a new layer and replans only when the service differs from the
+//! plan, so an unchanged config restarts nothing. Before Pebble is up every call fails with
+//! [`Error::Connection`]: the charm waits for `pebble-ready`. `examples/pebble-charm` is a
+//! fuller charm (files, custom notices).
 //!
 //! ```
-//! use charm_core::pebble::{Container, Error, Layer, Service, Startup};
-//! # use charm_core::pebble::fake::FakePebble;
+//! use charm_core::pebble::{Error, Layer, Service, Startup};
+//! use charm_core::{Charm, CharmError, Event, Model, Status};
 //!
-//! fn layer(cluster_id: &str) -> Layer {
-//!     let agent = Service::new("/usr/local/bin/kubeagentmanager --tls true")
-//!         .with_startup(Startup::Enabled)
-//!         .with_env("AMDS_CLUSTER_ID", cluster_id);
-//!     Layer::new().with_summary("cloudcasa").with_service("agent", agent)
+//! #[derive(Default)]
+//! struct Agent;
+//!
+//! impl Charm for Agent {
+//!     async fn handle(&mut self, event: &Event, model: &Model) -> Result<(), CharmError> {
+//!         if !matches!(event, Event::PebbleReady { .. } | Event::ConfigChanged) {
+//!             return Ok(());
+//!         }
+//!         let cluster_id = model.config()?.string("cluster-id")?.unwrap_or_default();
+//!         let agent = Service::new("/usr/local/bin/agent --tls true")
+//!             .with_startup(Startup::Enabled)
+//!             .with_env("CLUSTER_ID", cluster_id);
+//!         let wanted = Layer::new().with_service("agent", agent);
+//!
+//!         let container = model.container("agent")?;
+//!         let pebble = container.pebble();
+//!         let plan = match pebble.plan().await {
+//!             Ok(plan) => plan,
+//!             Err(Error::Connection { .. }) => {
+//!                 model.add_status(Status::waiting("waiting for Pebble"));
+//!                 return Ok(());
+//!             }
+//!             Err(e) => return Err(e.into()),
+//!         };
+//!         if plan.services.get("agent") != wanted.services.get("agent") {
+//!             pebble.add_layer("agent", &wanted, true).await?;
+//!             pebble.replan_services().await?; // (re)starts what changed
+//!         }
+//!         model.add_status(Status::active(""));
+//!         Ok(())
+//!     }
 //! }
 //!
-//! /// Returns whether the service was (re)started.
-//! async fn reconcile(container: &Container, cluster_id: &str) -> Result<bool, Error> {
-//!     if !container.can_connect().await {
-//!         return Ok(false);
-//!     }
-//!     let pebble = container.pebble();
-//!     let wanted = layer(cluster_id);
-//!     if pebble.plan().await?.services.get("agent") == wanted.services.get("agent") {
-//!         return Ok(false);
-//!     }
-//!     pebble.add_layer("cloudcasa", &wanted, true).await?;
-//!     pebble.replan_services().await?;
-//!     Ok(true)
-//! }
+//! // Tested with the state-transition harness (feature `testing`).
+//! use charm_core::pebble::fake::ContainerState;
+//! use charm_core::testing::{Context, State};
 //!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! # let base = tempfile::tempdir().unwrap();
-//! let container = Container::with_socket_base("cloudcasa", base.path()).unwrap();
-//! assert!(!reconcile(&container, "abc").await.unwrap()); // Pebble not up yet
-//! # let fake = FakePebble::start_at(Container::socket_path(base.path(), "cloudcasa")).await.unwrap();
-//! assert!(reconcile(&container, "abc").await.unwrap()); // pebble-ready: layer + replan
-//! assert!(!reconcile(&container, "abc").await.unwrap()); // same config: nothing to do
-//! assert!(reconcile(&container, "xyz").await.unwrap()); // config-changed: new environment
-//! # let plan = container.pebble().plan().await.unwrap();
-//! # assert_eq!(plan.services["agent"].environment["AMDS_CLUSTER_ID"], "xyz");
-//! # }
+//! let meta = "name: agent\ncontainers:\n  agent: {}\n";
+//! let config = "options:\n  cluster-id: {type: string, default: none}\n";
+//! let ctx = Context::<Agent>::new(charm_core::Metadata::from_packed(meta, Some(config), None)?);
+//! let state = State {
+//!     containers: [("agent".to_string(), ContainerState::new())].into(),
+//!     ..State::default()
+//! };
+//! let ready = ctx.run(Event::PebbleReady { container: "agent".into() }, state)?;
+//! let agent = &ready.containers["agent"];
+//! assert_eq!(agent.plan()?.services["agent"].environment["CLUSTER_ID"], "none");
+//! assert_eq!(agent.changes[0].kind, "replan");
+//!
+//! let same = ctx.run(Event::ConfigChanged, ready.clone())?;
+//! assert!(same.containers["agent"].changes.is_empty()); // nothing restarted
+//!
+//! let mut next = ready;
+//! next.config.insert("cluster-id".into(), "abc".into());
+//! let changed = ctx.run(Event::ConfigChanged, next)?;
+//! let agent = &changed.containers["agent"];
+//! assert_eq!(agent.plan()?.services["agent"].environment["CLUSTER_ID"], "abc");
+//! assert_eq!(agent.changes[0].kind, "replan");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 /// Declares a Pebble string enum: known values as variants, anything else kept verbatim in
@@ -148,7 +175,7 @@ mod query;
 mod services;
 mod yaml;
 
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;
 
 pub use changes::{Change, ChangeId, ChangeStatus, Task, TaskProgress};

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use super::state::State;
 use crate::event::Event;
 use crate::metadata::{Metadata, Role};
+use crate::pebble::fake::ContainerState;
 
 /// Every problem found, each naming the bad value.
 pub(crate) fn check(meta: &Metadata, unit: &str, event: &Event, state: &State) -> Vec<String> {
@@ -123,8 +124,150 @@ pub(crate) fn check(meta: &Metadata, unit: &str, event: &Event, state: &State) -
         }
     }
 
+    for (name, container) in &state.containers {
+        if meta.containers.contains_key(name) {
+            check_container(name, container, &mut problems);
+        } else {
+            problems.push(format!(
+                "container `{name}` is not declared (declared: {})",
+                declared(meta.containers.keys())
+            ));
+        }
+    }
+
     check_event(meta, event, state, &mut problems);
     problems
+}
+
+fn declared<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// What Pebble could not report: a plan its layers do not make, statuses of services or checks
+/// not in the plan, two notices with the same type and key (Pebble counts occurrences instead).
+fn check_container(name: &str, c: &ContainerState, problems: &mut Vec<String>) {
+    match c.plan() {
+        Err(e) => problems.push(format!(
+            "container `{name}`: its layers do not combine into a plan: {e}"
+        )),
+        Ok(plan) => {
+            for service in c.service_statuses.keys() {
+                if !plan.services.contains_key(service) {
+                    problems.push(format!(
+                        "container `{name}` gives a status to service `{service}`, which is not \
+                         in its plan (services: {})",
+                        declared(plan.services.keys())
+                    ));
+                }
+            }
+            for check in c.checks.keys() {
+                if !plan.checks.contains_key(check) {
+                    problems.push(format!(
+                        "container `{name}` gives a status to check `{check}`, which is not in \
+                         its plan (checks: {})",
+                        declared(plan.checks.keys())
+                    ));
+                }
+            }
+        }
+    }
+    for path in c.files.keys().chain(&c.dirs) {
+        if !path.starts_with('/') {
+            problems.push(format!("container `{name}`: path {path:?} is not absolute"));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (i, n) in c.notices.iter().enumerate() {
+        if !seen.insert((n.notice_type.clone(), n.key.as_str())) {
+            problems.push(format!(
+                "container `{name}` declares notice {} {:?} twice (Pebble counts repeats as \
+                 occurrences of one notice)",
+                n.notice_type, n.key
+            ));
+        }
+        let id = (i + 1).to_string();
+        if !n.id.is_empty() && n.id != id {
+            problems.push(format!(
+                "container `{name}`: notice {:?} has id {:?}, but declared notices are \
+                 numbered in order, so it gets {id:?}",
+                n.key, n.id
+            ));
+        }
+    }
+}
+
+/// A Pebble event needs its container in the state, connectable for pebble-ready, and the
+/// notice or check it names there.
+fn check_pebble_event(event: &Event, state: &State, problems: &mut Vec<String>) {
+    let Some(name) = event.container() else {
+        return;
+    };
+    let Some(c) = state.containers.get(name) else {
+        problems.push(format!(
+            "event {event} is about container `{name}`, which is not in state.containers"
+        ));
+        return;
+    };
+    match event {
+        Event::PebbleReady { .. } if !c.can_connect => problems.push(format!(
+            "pebble-ready means Pebble answers, but container `{name}` has can_connect = false"
+        )),
+        Event::PebbleCustomNotice { notice, .. } => {
+            // The fake numbers declared notices 1, 2, ... in order.
+            let found = notice
+                .id
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| c.notices.get(i));
+            let matches = found.is_some_and(|n| {
+                n.notice_type.as_str() == notice.kind.as_str() && n.key == notice.key
+            });
+            if notice.kind != "custom" {
+                problems.push(format!(
+                    "event {event}: pebble-custom-notice is only for custom notices, not {:?}",
+                    notice.kind
+                ));
+            } else if !matches {
+                let list: Vec<String> = c
+                    .notices
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{} = {} {:?}", i + 1, n.notice_type, n.key))
+                    .collect();
+                problems.push(format!(
+                    "event {event} is about notice {} ({} {:?}), which container `{name}` does \
+                     not declare (notices: {}; State::custom_notice_event builds the event)",
+                    notice.id,
+                    notice.kind,
+                    notice.key,
+                    if list.is_empty() {
+                        "none".to_string()
+                    } else {
+                        list.join(", ")
+                    }
+                ));
+            }
+        }
+        Event::PebbleCheckFailed { check, .. } | Event::PebbleCheckRecovered { check, .. } => {
+            // A plan that does not combine is reported with the container.
+            if let Ok(plan) = c.plan()
+                && !plan.checks.contains_key(check)
+            {
+                problems.push(format!(
+                    "event {event} is about check `{check}`, which is not in the plan of \
+                     container `{name}` (checks: {})",
+                    declared(plan.checks.keys())
+                ));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn check_event(meta: &Metadata, event: &Event, state: &State, problems: &mut Vec<String>) {
@@ -176,10 +319,12 @@ fn check_event(meta: &Metadata, event: &Event, state: &State, problems: &mut Vec
         Event::PebbleReady { container }
         | Event::PebbleCustomNotice { container, .. }
         | Event::PebbleCheckFailed { container, .. }
-        | Event::PebbleCheckRecovered { container, .. }
-            if !meta.containers.contains_key(container) =>
-        {
-            problems.push(format!("container `{container}` is not declared"))
+        | Event::PebbleCheckRecovered { container, .. } => {
+            if meta.containers.contains_key(container) {
+                check_pebble_event(event, state, problems);
+            } else {
+                problems.push(format!("container `{container}` is not declared"));
+            }
         }
         Event::StorageAttached { storage } | Event::StorageDetaching { storage }
             if !state.storage.contains_key(storage) =>

@@ -8,6 +8,19 @@
 //! type, leader-elected on a non-leader... are rejected with [`TestError::Inconsistent`]
 //! listing every problem.
 //!
+//! Workload containers are served for real: for each container in [`State::containers`] that
+//! can connect, a fake Pebble (`pebble::fake::FakePebble`) listens on a unix socket under a
+//! temporary socket base the model's containers point at, so the charm's Pebble calls go
+//! over HTTP as in production. After the hook each container is read back into the output
+//! state: layers (and so the plan), service statuses, files and directories, checks, notices,
+//! and the changes Pebble recorded (`replan`, `restart`...: empty when nothing was
+//! restarted). A declared container left out of the state, or with `can_connect: false`, has
+//! no socket: every call fails with `pebble::Error::Connection`. The consistency check
+//! requires containers to be declared, a Pebble event's container in the state (connectable
+//! for pebble-ready), a custom-notice event's notice declared in it
+//! ([`State::custom_notice_event`] builds that event) and a check event's check in its plan.
+//! See the `pebble` module for an example charm and its tests.
+//!
 //! ```
 //! use charm_core::testing::{Context, Relation, State};
 //! use charm_core::{Bag, Charm, CharmError, Event, Metadata, Model, Status};
@@ -44,6 +57,7 @@
 mod backend;
 mod consistency;
 mod state;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -64,6 +78,7 @@ use crate::log::{JujuLogLayer, LogBuffer, LogLine};
 use crate::metadata::Metadata;
 use crate::model::Model;
 use crate::state::{DEFERRED_KEY, StateStore, UNIT_STATUS_KEY};
+use workload::Workloads;
 
 /// A test run that did not produce an output state.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +125,9 @@ impl<C: Charm> Context<C> {
         self
     }
 
-    /// Points `Model::container` at Pebble sockets under `base` (where fake Pebble servers
-    /// listen) instead of `/charm/containers`.
+    /// Serves the state's containers under `base`, and points `Model::container` there,
+    /// instead of a temporary directory made for each run: for a test that also runs fake
+    /// Pebbles of its own there (`pebble::fake::FakePebble::start_at`).
     pub fn pebble_socket_base(mut self, base: impl Into<std::path::PathBuf>) -> Self {
         self.pebble_base = Some(base.into());
         self
@@ -160,6 +176,14 @@ impl<C: Charm> Context<C> {
             stored.insert(UNIT_STATUS_KEY.to_string(), s);
         }
 
+        // Containers are served by fake Pebbles over real sockets, not by the backend.
+        let containers = std::mem::take(&mut state.containers);
+        let workloads = if self.meta.containers.is_empty() {
+            None
+        } else {
+            Some(Workloads::start(self.pebble_base.as_deref(), containers)?)
+        };
+
         let backend = MemoryBackend::new(state, &self.unit, &self.meta);
         let world = backend.world.clone();
         let mut model = Model::new(
@@ -168,8 +192,8 @@ impl<C: Charm> Context<C> {
             Box::new(backend),
             StateStore::in_memory(stored),
         );
-        if let Some(base) = &self.pebble_base {
-            model.set_pebble_socket_base(base);
+        if let Some(workloads) = &workloads {
+            model.set_pebble_socket_base(workloads.base());
         }
         let buffer = LogBuffer::default();
         let subscriber = tracing_subscriber::registry().with(
@@ -190,10 +214,15 @@ impl<C: Charm> Context<C> {
                 logs,
             });
         }
+        let containers = match workloads {
+            Some(workloads) => workloads.read_back()?,
+            None => BTreeMap::new(),
+        };
 
         let mut world = world.borrow_mut();
         let mut out = std::mem::take(&mut world.state);
         out.tool_calls = std::mem::take(&mut world.calls);
+        out.containers = containers;
         out.logs = logs;
         out.deferred = store
             .deferred()

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use crate::context::StorageId;
-use crate::event::{Event, RelationId};
+use crate::event::{Event, Notice, RelationId};
 use crate::log::LogLine;
 use crate::metadata::ConfigValue;
 use crate::network::{Network, Port};
+use crate::pebble::NoticeType;
+use crate::pebble::fake::ContainerState;
 use crate::secret::{SecretOwner, SecretRotate};
 use crate::status::Status;
 
@@ -28,7 +30,7 @@ static NEXT_SECRET_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Everything Juju knows about this unit, before and after a hook. Fields are public and the
 /// type is `Default`, so tests write `State { leader: true, ..Default::default() }` and new
-/// fields (Pebble containers) are additive.
+/// fields are additive.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
     pub leader: bool,
@@ -54,6 +56,11 @@ pub struct State {
     pub workload_version: Option<String>,
     /// Parameters of the action being run (defaults from actions.yaml are filled in).
     pub action_params: Map<String, Value>,
+    /// Workload containers by name: a fake Pebble serves each one that can connect during the
+    /// hook, and the output holds what the charm left in it (layers, plan, service statuses,
+    /// files, checks, notices, changes). A declared container left out has no socket, as if
+    /// its Pebble were not up.
+    pub containers: BTreeMap<String, ContainerState>,
 
     // Outputs.
     /// Log lines, one per `tracing` event (in production they are batched into `juju-log`).
@@ -94,7 +101,28 @@ impl State {
         self.action_logs.clear();
         self.action_failure = None;
         self.tool_calls.clear();
+        for container in self.containers.values_mut() {
+            container.changes.clear();
+        }
         self
+    }
+
+    /// The `<container>-pebble-custom-notice` event for the custom notice with `key` declared
+    /// in `containers[container]`, with the id the fake Pebble gives it (declared notices are
+    /// numbered 1, 2, ... in order).
+    pub fn custom_notice_event(&self, container: &str, key: &str) -> Option<Event> {
+        let notices = &self.containers.get(container)?.notices;
+        let index = notices
+            .iter()
+            .position(|n| n.notice_type == NoticeType::Custom && n.key == key)?;
+        Some(Event::PebbleCustomNotice {
+            container: container.to_string(),
+            notice: Notice {
+                id: (index + 1).to_string(),
+                kind: NoticeType::Custom.to_string(),
+                key: key.to_string(),
+            },
+        })
     }
 }
 
