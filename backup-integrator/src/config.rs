@@ -74,8 +74,8 @@ impl Options {
         })
     }
 
-    /// Sets one script option (tests and examples).
-    pub fn with_script(mut self, option: ScriptOption, content: &str) -> Options {
+    #[cfg(test)]
+    fn with_script(mut self, option: ScriptOption, content: &str) -> Options {
         self.scripts[option.index()] = Some(content.to_owned());
         self
     }

@@ -6,7 +6,9 @@
 //! `juju refresh backup-integrator --path ./backup-integrator_*.charm` changes nothing else.
 //!
 //! # What a hook does
-//! Every hook but `remove` runs one reconcile ([`BackupIntegrator`]):
+//! Every hook but `remove` runs one reconcile ([`BackupIntegrator`]), those the Python charm
+//! observed (backup-relation-created/-changed, config-changed, leader-elected,
+//! leader-settings-changed, upgrade-charm) and the others alike, as it is cheap and idempotent:
 //! 1. read and validate the whole configuration ([`config`]); nothing is written before it is
 //!    known to be valid;
 //! 2. without a live `backup` relation, wait;
@@ -24,7 +26,8 @@
 //!   `invalid config: run-after-backup must start with #!` (several joined by `, `); the detail,
 //!   with the offending value, is in `juju debug-log`;
 //! - Waiting `waiting for backup relation`: no `backup` relation, or the last one is being
-//!   broken;
+//!   broken (the Python charm stayed Active); the scripts stay until `remove`, for the next
+//!   relation;
 //! - Active.
 //!
 //! # Choices (beyond the Python charm)

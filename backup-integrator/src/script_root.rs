@@ -6,7 +6,7 @@
 //! - the environment variable [`ENV_VAR`] (`BACKUP_INTEGRATOR_SCRIPT_ROOT`), read at every hook:
 //!   for end-to-end tests that run the packed charm as a process (Juju never sets it). It must
 //!   be an absolute, UTF-8 path: the script paths derived from it go into the relation;
-//! - [`scoped`] (cargo feature `testing`), a per-thread override for in-process
+//! - `scoped` (cargo feature `testing`), a per-thread override for in-process
 //!   state-transition tests, which run in parallel threads with one temporary directory each.
 //!   charm-core's testing harness runs the charm on the calling thread (current-thread runtime),
 //!   so the override reaches it; a test that checks its files are in its temporary directory
