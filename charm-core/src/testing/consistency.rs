@@ -139,8 +139,9 @@ pub(crate) fn check(meta: &Metadata, unit: &str, event: &Event, state: &State) -
     problems
 }
 
-fn declared<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
+/// `a, b, c`, or `none`.
+fn declared<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+    let names: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
     if names.is_empty() {
         "none".to_string()
     } else {
@@ -234,23 +235,18 @@ fn check_pebble_event(event: &Event, state: &State, problems: &mut Vec<String>) 
                     notice.kind
                 ));
             } else if !matches {
-                let list: Vec<String> = c
+                let list = c
                     .notices
                     .iter()
                     .enumerate()
-                    .map(|(i, n)| format!("{} = {} {:?}", i + 1, n.notice_type, n.key))
-                    .collect();
+                    .map(|(i, n)| format!("{} = {} {:?}", i + 1, n.notice_type, n.key));
                 problems.push(format!(
                     "event {event} is about notice {} ({} {:?}), which container `{name}` does \
                      not declare (notices: {}; State::custom_notice_event builds the event)",
                     notice.id,
                     notice.kind,
                     notice.key,
-                    if list.is_empty() {
-                        "none".to_string()
-                    } else {
-                        list.join(", ")
-                    }
+                    declared(list)
                 ));
             }
         }

@@ -127,7 +127,8 @@ impl<C: Charm> Context<C> {
 
     /// Serves the state's containers under `base`, and points `Model::container` there,
     /// instead of a temporary directory made for each run: for a test that also runs fake
-    /// Pebbles of its own there (`pebble::fake::FakePebble::start_at`).
+    /// Pebbles of its own there (`pebble::fake::FakePebble::start_at`). The harness removes
+    /// its sockets after each run, so runs can share a base.
     pub fn pebble_socket_base(mut self, base: impl Into<std::path::PathBuf>) -> Self {
         self.pebble_base = Some(base.into());
         self
