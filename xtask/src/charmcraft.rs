@@ -309,8 +309,10 @@ fn outputs(name: &str, doc: &Mapping) -> Result<Vec<Output>> {
                         }
                     })
                     .collect::<Result<Vec<_>>>()?;
+                // charmcraft names the file after the platform with `:` made `-`
+                // (`name_ubuntu@22.04-amd64.charm`), which shells and URLs take unquoted.
                 Ok(Output {
-                    file_name: format!("{name}_{platform}.charm"),
+                    file_name: format!("{name}_{}.charm", platform.replace(':', "-")),
                     bases,
                 })
             })
@@ -398,7 +400,7 @@ mod tests {
         let names: Vec<&str> = p.outputs.iter().map(|o| o.file_name.as_str()).collect();
         assert_eq!(
             names,
-            ["c_ubuntu@22.04:amd64.charm", "c_ubuntu@24.04:amd64.charm"]
+            ["c_ubuntu@22.04-amd64.charm", "c_ubuntu@24.04-amd64.charm"]
         );
     }
 
