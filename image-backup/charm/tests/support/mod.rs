@@ -1,0 +1,301 @@
+//! What the state-transition tests run the charm against besides the harness's fake Pebble: a
+//! fake controller serving the real gRPC API on a loopback port and a mock Kubernetes API
+//! server, each on a runtime thread of its own (the hook runs on a runtime charm-core builds
+//! per hook).
+
+#![allow(dead_code)] // Each test file uses a part.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use charm_core::Metadata;
+use image_backup_charm::ImageBackupCharm;
+use image_backup_charm::platform::Platform;
+use proto::image_backup::v1::image_backup_service_server::{
+    ImageBackupService, ImageBackupServiceServer,
+};
+use proto::image_backup::v1::{
+    Backup, BackupEvent, BackupNowRequest, BackupNowResponse, BackupPhase, GetBackupRequest,
+    ListBackupsRequest, ListBackupsResponse, RestoreOriginalsRequest, RestoreOriginalsResponse,
+    RestoredWorkload, WatchBackupsRequest,
+};
+use tonic::{Request, Response, Status};
+
+pub const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+pub fn metadata() -> Metadata {
+    Metadata::from_charmcraft_yaml(include_str!("../../charmcraft.yaml")).unwrap()
+}
+
+pub type TestCharm = ImageBackupCharm<TestPlatform>;
+
+thread_local! {
+    static API: RefCell<Option<String>> = const { RefCell::new(None) };
+    static KUBE: RefCell<Option<MockKube>> = const { RefCell::new(None) };
+}
+
+/// The platform of the test running on this thread (the hook runs on the test's thread).
+#[derive(Debug, Default)]
+pub struct TestPlatform;
+
+impl Platform for TestPlatform {
+    async fn kube_client(&self) -> Result<kube::Client, kube::Error> {
+        KUBE.with(|k| match &*k.borrow() {
+            Some(mock) => Ok(mock.client()),
+            None => Err(kube::Error::Service(
+                "this test has no Kubernetes API".into(),
+            )),
+        })
+    }
+
+    fn controller_api(&self) -> String {
+        // Nothing listens on port 1 on loopback: connection refused, as when no controller
+        // runs.
+        API.with(|a| a.borrow().clone())
+            .unwrap_or_else(|| "http://127.0.0.1:1".into())
+    }
+}
+
+/// Points this thread's charm at a controller API.
+pub fn use_api(address: &str) {
+    API.with(|a| *a.borrow_mut() = Some(address.to_string()));
+}
+
+/// Points this thread's charm at a mock Kubernetes API.
+pub fn use_kube(mock: &MockKube) {
+    KUBE.with(|k| *k.borrow_mut() = Some(mock.clone()));
+}
+
+/// A runtime on its own thread, for servers that outlive one hook.
+fn background_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An in-memory controller behind the real generated gRPC server.
+#[derive(Clone, Default)]
+pub struct FakeController {
+    pub backups: Arc<Mutex<BTreeMap<String, Backup>>>,
+    pub calls: Arc<Mutex<Vec<String>>>,
+    pub restorable: Arc<Mutex<Vec<RestoredWorkload>>>,
+}
+
+impl FakeController {
+    pub fn with(self, backup: Backup) -> Self {
+        self.backups
+            .lock()
+            .unwrap()
+            .insert(backup.source.clone(), backup);
+        self
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn call(&self, what: String) {
+        self.calls.lock().unwrap().push(what);
+    }
+}
+
+pub fn backup(source: &str, phase: BackupPhase) -> Backup {
+    let done = phase == BackupPhase::Done;
+    Backup {
+        name: format!("ib-{}", source.replace(['/', ':', '.'], "-")),
+        source: source.into(),
+        backup_reference: if done {
+            format!("reg.example:5000/backups/{source}")
+        } else {
+            String::new()
+        },
+        backup_digest: if done { DIGEST.into() } else { String::new() },
+        phase: phase.into(),
+        error: if phase == BackupPhase::Failed {
+            "unauthorized".into()
+        } else {
+            String::new()
+        },
+        ..Backup::default()
+    }
+}
+
+type EventStream =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<BackupEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ImageBackupService for FakeController {
+    async fn list_backups(
+        &self,
+        _: Request<ListBackupsRequest>,
+    ) -> Result<Response<ListBackupsResponse>, Status> {
+        self.call("ListBackups".into());
+        let backups = self.backups.lock().unwrap().values().cloned().collect();
+        Ok(Response::new(ListBackupsResponse { backups }))
+    }
+
+    async fn get_backup(
+        &self,
+        request: Request<GetBackupRequest>,
+    ) -> Result<Response<Backup>, Status> {
+        let source = request.into_inner().source;
+        self.call(format!("GetBackup {source}"));
+        match self.backups.lock().unwrap().get(&source) {
+            Some(b) => Ok(Response::new(b.clone())),
+            None => Err(Status::not_found(format!("no backup of {source}"))),
+        }
+    }
+
+    async fn backup_now(
+        &self,
+        request: Request<BackupNowRequest>,
+    ) -> Result<Response<BackupNowResponse>, Status> {
+        let r = request.into_inner();
+        self.call(format!("BackupNow {} force={}", r.source, r.force));
+        if r.source.contains("unavailable") {
+            return Err(Status::unavailable("not the leader"));
+        }
+        let mut backups = self.backups.lock().unwrap();
+        let created = !backups.contains_key(&r.source);
+        let entry = backups
+            .entry(r.source.clone())
+            .or_insert_with(|| backup(&r.source, BackupPhase::Pending));
+        Ok(Response::new(BackupNowResponse {
+            backup: Some(entry.clone()),
+            created,
+        }))
+    }
+
+    type WatchBackupsStream = EventStream;
+
+    async fn watch_backups(
+        &self,
+        _: Request<WatchBackupsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
+        Err(Status::unimplemented("not used by the charm"))
+    }
+
+    async fn restore_originals(
+        &self,
+        request: Request<RestoreOriginalsRequest>,
+    ) -> Result<Response<RestoreOriginalsResponse>, Status> {
+        let namespace = request.into_inner().namespace;
+        self.call(format!("RestoreOriginals {namespace:?}"));
+        let workloads = self
+            .restorable
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| namespace.is_empty() || w.namespace == namespace)
+            .cloned()
+            .collect();
+        Ok(Response::new(RestoreOriginalsResponse { workloads }))
+    }
+}
+
+/// A fake controller served on a loopback port until dropped.
+pub struct ControllerServer {
+    pub address: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeController {
+    pub fn serve(&self) -> ControllerServer {
+        let runtime = background_runtime();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let service = ImageBackupServiceServer::new(self.clone());
+        runtime.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+        ControllerServer {
+            address,
+            _runtime: runtime,
+        }
+    }
+}
+
+/// One request the mock API server received.
+#[derive(Debug, Clone)]
+pub struct KubeRequest {
+    pub method: String,
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// A Kubernetes API server that answers every request with `status` (and echoes the applied
+/// object on success), recording the requests.
+#[derive(Clone)]
+pub struct MockKube {
+    service: tower_test::mock::Mock<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >,
+    pub requests: Arc<Mutex<Vec<KubeRequest>>>,
+    _runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl MockKube {
+    pub fn answering(status: u16) -> MockKube {
+        let (service, mut handle) = tower_test::mock::pair::<
+            http::Request<kube::client::Body>,
+            http::Response<kube::client::Body>,
+        >();
+        let requests: Arc<Mutex<Vec<KubeRequest>>> = Arc::default();
+        let recorded = requests.clone();
+        let runtime = background_runtime();
+        runtime.spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let (parts, body) = request.into_parts();
+                let bytes = body.collect_bytes().await.unwrap();
+                let body: serde_json::Value =
+                    serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+                recorded.lock().unwrap().push(KubeRequest {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_string(),
+                    body: body.clone(),
+                });
+                let answer = if status == 200 {
+                    body
+                } else {
+                    serde_json::json!({
+                        "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "message": "customresourcedefinitions.apiextensions.k8s.io is forbidden: User \"system:serviceaccount:prod:image-backup\" cannot patch resource",
+                        "reason": if status == 403 { "Forbidden" } else { "InternalError" },
+                        "code": status,
+                    })
+                };
+                send.send_response(
+                    http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(kube::client::Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .unwrap(),
+                );
+            }
+        });
+        MockKube {
+            service,
+            requests,
+            _runtime: Arc::new(runtime),
+        }
+    }
+
+    /// A client over the mock; made inside the hook's runtime (kube spawns a buffer task).
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.service.clone(), "default")
+    }
+
+    pub fn requests(&self) -> Vec<KubeRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
