@@ -1,0 +1,161 @@
+//! The requirer helper, in a small requirer charm, against bags the provider (this charm)
+//! writes.
+
+mod support;
+
+use charm_core::contract::BagCodec;
+use charm_core::event::{Event, RelationEvent};
+use charm_core::testing::{Context, Relation, State};
+use charm_core::{Charm, CharmError, Metadata, Model, Status};
+use image_backup_charm::requirer::{self, Protection};
+use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData};
+use support::DIGEST;
+
+const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.4";
+
+/// Asks for its one image to be protected and says how it stands, as cloudcasa-charm would.
+#[derive(Default)]
+struct Agent;
+
+impl Charm for Agent {
+    async fn reconcile(&mut self, model: &Model) -> Result<(), CharmError> {
+        requirer::request(model, "image-backup", &[IMAGE.to_string()])?;
+        let message = match requirer::protection(model, "image-backup", IMAGE)? {
+            Protection::NotRelated => "agent running".to_string(),
+            other => format!("agent running; {other}"),
+        };
+        model.add_status(Status::active(message));
+        Ok(())
+    }
+}
+
+fn ctx() -> Context<Agent> {
+    let meta = Metadata::from_packed(
+        "name: agent\nrequires:\n  image-backup:\n    interface: image-backup\n    limit: 1\n",
+        None,
+        None,
+    )
+    .unwrap();
+    Context::new(meta)
+}
+
+fn changed(relation: &Relation) -> Event {
+    Event::RelationChanged(RelationEvent {
+        endpoint: relation.endpoint.clone(),
+        id: relation.id,
+        remote_app: relation.remote_app.clone(),
+        remote_unit: relation.first_unit().map(str::to_string),
+        departing_unit: None,
+    })
+}
+
+fn provider_bag(backups: Vec<BackedUpImage>) -> std::collections::BTreeMap<String, String> {
+    ImageBackupProviderData {
+        registry: "reg.example:5000/backups".into(),
+        api_address: "http://image-backup.m.svc.cluster.local:50051".into(),
+        backups,
+    }
+    .to_bag()
+    .unwrap()
+}
+
+#[test]
+fn without_the_relation_nothing_changes() {
+    let out = ctx()
+        .run(
+            Event::ConfigChanged,
+            State {
+                leader: true,
+                ..State::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.unit_status, Some(Status::active("agent running")));
+}
+
+#[test]
+fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
+    let relation = Relation::new("image-backup", "image-backup");
+    let out = ctx()
+        .run(
+            changed(&relation),
+            State {
+                leader: true,
+                relations: vec![relation.clone()],
+                ..State::default()
+            },
+        )
+        .unwrap();
+    let images: Vec<String> =
+        serde_json::from_str(&out.relations[0].local_app_data["images"]).unwrap();
+    assert_eq!(images, [IMAGE]);
+    assert_eq!(
+        out.unit_status,
+        Some(Status::active("agent running; waiting for image-backup"))
+    );
+
+    let answered = relation.clone().remote_app_data(provider_bag(vec![]));
+    let out = ctx()
+        .run(
+            changed(&answered),
+            State {
+                leader: true,
+                relations: vec![answered],
+                ..State::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out.unit_status,
+        Some(Status::active(
+            "agent running; image backup to reg.example:5000/backups pending"
+        ))
+    );
+
+    let done = relation.remote_app_data(provider_bag(vec![BackedUpImage {
+        source: IMAGE.into(),
+        reference: format!("reg.example:5000/backups/{IMAGE}"),
+        digest: DIGEST.into(),
+    }]));
+    let out = ctx()
+        .run(
+            changed(&done),
+            State {
+                relations: vec![done],
+                ..State::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        out.unit_status,
+        Some(Status::active(format!(
+            "agent running; image backed up as reg.example:5000/backups/{IMAGE}"
+        )))
+    );
+    assert!(
+        out.relations[0].local_app_data.is_empty(),
+        "a non-leader writes nothing"
+    );
+}
+
+#[test]
+fn an_unreadable_provider_bag_is_named() {
+    let relation = Relation::new("image-backup", "image-backup")
+        .remote_app_data([("registry", "reg.example"), ("api-address", "nowhere")]);
+    let out = ctx()
+        .run(
+            changed(&relation),
+            State {
+                relations: vec![relation],
+                ..State::default()
+            },
+        )
+        .unwrap();
+    let status = out.unit_status.unwrap();
+    assert!(
+        status
+            .message()
+            .contains("image-backup relation: invalid data: api-address"),
+        "{status:?}"
+    );
+}
