@@ -104,7 +104,7 @@ pub struct ActionMeta {
 }
 
 /// The parts of a charm's metadata the simulator acts on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CharmMeta {
     pub name: String,
     pub subordinate: bool,

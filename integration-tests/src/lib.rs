@@ -15,6 +15,12 @@
 //!   and every tool process under an exclusive `flock`.
 //! - [`charm`]: metadata as Juju reads it from the unpacked charm; `.charm` unpacking.
 //! - [`fixture`]: a shell-script charm for stand-in applications and driver tests.
+//! - [`packed`]: the real charms packed for tests with `cargo xtask pack`'s code, around the
+//!   `charm-*` binaries of this crate (built by `cargo test`, no separate build step).
+//! - [`backup_agent`]: a Rust test charm on the provider side of the `backup` relation.
+//!
+//! End-to-end scenarios live in `tests/`, one file per charm (`backup_integrator.rs`,
+//! `cloudcasa.rs`); a new charm adds its own file the same way.
 //!
 //! # Choices
 //! - **Transactions like Juju's.** Relation data, ports, charm state, secrets and storage
@@ -25,13 +31,21 @@
 //!   `JUJU_CONTEXT_ID` in the state file (named by `JUJU_SIM_STATE`), so a charm that edits
 //!   `JUJU_RELATION_ID` gets what Juju would give it; a tool run after its hook ended fails.
 //! - **One hook at a time.** Juju runs units' hooks concurrently; the driver runs them one by
-//!   one from a queue. Tests that want other orders turn auto-settle off, reorder or repeat
-//!   hooks, and settle (see [`model`]); scenarios should pass whatever the order.
+//!   one from a queue. [`Schedule::Repeated`] runs every hook twice;
+//!   [`Schedule::Shuffled`] picks other orders Juju allows (units
+//!   interleaved, floating hooks reordered, hooks repeated, spurious `config-changed` and
+//!   `update-status`) from a seed; scenarios run under several and must end the same
+//!   ([`same_end_state`]). Tests
+//!   that want one particular order turn auto-settle off, reorder the queue, and settle.
+//! - **Pebble is a fake on a real socket.** Every workload container of a Kubernetes unit
+//!   gets charm-core's `FakePebble` at `<unit>/containers/<name>/pebble.socket`, and hooks get
+//!   `CHARM_CORE_PEBBLE_SOCKET_BASE` pointing there, so `*-pebble-ready` handlers talk to
+//!   Pebble over HTTP as in a pod ([`Model::pebble`] shows its state).
 //! - **Every unit has its own copy of the charm**, as on separate machines: files a charm
 //!   writes in its directory survive upgrades (charm files are replaced, others kept).
 //!
 //! # Not simulated
-//! Pebble (containers get `*-pebble-ready`, but there is no Pebble socket), time (no
+//! Workloads (Pebble's services do not run: see `charm_core::pebble::fake`), time (no
 //! `update-status` unless asked, no secret expiry or rotation, no `since` in `goal-state`),
 //! relation suspension, cross-model relations, and the tools Juju 3 no longer has or charms
 //! here do not use (`leader-get`/`leader-set`, `credential-get`, `juju-reboot`,
@@ -56,11 +70,13 @@
 //! }
 //! ```
 
+pub mod backup_agent;
 pub mod charm;
 pub mod fixture;
 pub mod model;
+pub mod packed;
 pub mod state;
 pub mod store;
 pub mod tools;
 
-pub use model::{Deploy, Hook, HookCall, Model, ModelError};
+pub use model::{Deploy, Hook, HookCall, Model, ModelError, Schedule, same_end_state};

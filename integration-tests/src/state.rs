@@ -43,7 +43,7 @@ pub struct Counters {
     pub machine: u32,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AppState {
     pub name: String,
     pub charm: CharmMeta,
@@ -71,7 +71,7 @@ impl AppState {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UnitState {
     pub name: String,
     pub number: u32,
@@ -89,10 +89,13 @@ pub struct UnitState {
     pub storage: BTreeMap<String, StorageInstance>,
     /// Set once `start` has run.
     pub started: bool,
+    /// Set when its removal is queued: `goal-state` reports it `dying`.
+    #[serde(default)]
+    pub dying: bool,
 }
 
 /// A workload status as `status-set` records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Status {
     pub status: String,
     pub message: String,

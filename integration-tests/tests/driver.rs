@@ -444,3 +444,86 @@ fn packed_charms_deploy_and_a_dispatch_without_its_mode_fails() {
         failure.reason
     );
 }
+
+#[test]
+fn kubernetes_units_get_a_pebble_per_container_until_their_pod_goes() {
+    let charm = ScriptCharm::new(
+        "name: k8s\ncontainers:\n  web: {resource: img}\n  sidecar: {resource: img}\nresources:\n  img: {type: oci-image}\n",
+    )
+    .unwrap()
+    .on(
+        "web-pebble-ready",
+        r#"[ -S "$CHARM_CORE_PEBBLE_SOCKET_BASE/web/pebble.socket" ] && status-set active "web socket up""#,
+    )
+    .unwrap();
+    let image = tempfile::NamedTempFile::new().unwrap();
+    let mut m = model();
+    m.deploy(
+        "k8s",
+        Deploy::new(charm.path()).resource("img", image.path()),
+    )
+    .unwrap();
+    assert_eq!(message(&m, "k8s/0"), "web socket up");
+    // The charm reaches its workload over the socket as charm-core's Model::container does.
+    let base = m.dir().join("units/unit-k8s-0/containers");
+    let container = charm_core::pebble::Container::with_socket_base("web", &base).unwrap();
+    let layer = charm_core::pebble::Layer::new()
+        .with_service("app", charm_core::pebble::Service::new("/bin/app"));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert!(container.can_connect().await);
+        container
+            .pebble()
+            .add_layer("app", &layer, true)
+            .await
+            .unwrap();
+    });
+    let fake = m.pebble("k8s/0", "web").unwrap();
+    assert_eq!(fake.socket_path(), base.join("web/pebble.socket"));
+    assert!(fake.plan().services.contains_key("app"));
+    assert!(m.pebble("k8s/0", "sidecar").is_some());
+    // The hook saw the socket base; machine charms do not get one.
+    let hook = m.open_hook("k8s/0", Hook::UpdateStatus).unwrap();
+    let base_var = hook
+        .env()
+        .iter()
+        .find(|(k, _)| k == charm_core::PEBBLE_SOCKET_BASE_VAR)
+        .map(|(_, v)| v.clone());
+    assert_eq!(base_var, Some(base.display().to_string()));
+    assert!(!hook.env().iter().any(|(k, _)| k == "JUJU_MACHINE_ID"));
+    hook.close(0).unwrap();
+
+    // A refresh recreates the pod: a fresh Pebble with an empty plan.
+    m.upgrade("k8s", charm.path()).unwrap();
+    assert!(m.pebble("k8s/0", "web").unwrap().plan().services.is_empty());
+    m.remove_unit("k8s/0").unwrap();
+    assert!(m.pebble("k8s/0", "web").is_none());
+}
+
+#[test]
+fn goal_state_shows_units_being_removed_as_dying() {
+    let out = tempfile::tempdir().unwrap();
+    let charm = ScriptCharm::new(PEERED)
+        .unwrap()
+        .on(
+            "stop",
+            r#"goal-state --format=json > "$OUT/$(echo "$JUJU_UNIT_NAME" | tr / -).json""#,
+        )
+        .unwrap();
+    let mut m = model();
+    m.deploy(
+        "prov",
+        Deploy::new(charm.path())
+            .units(2)
+            .env("OUT", out.path().to_str().unwrap()),
+    )
+    .unwrap();
+    m.remove_unit("prov/1").unwrap();
+    let goal: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.path().join("prov-1.json")).unwrap()).unwrap();
+    assert_eq!(goal["units"]["prov/1"]["status"], json!("dying"));
+    assert_eq!(goal["units"]["prov/0"]["status"], json!("active"));
+}

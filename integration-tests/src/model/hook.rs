@@ -200,6 +200,11 @@ impl Hook {
                 remote: Some(remote),
                 ..
             } => set("JUJU_REMOTE_UNIT", remote.clone()),
+            // Juju 3 sets it, empty, for every relation hook without a remote unit (a change
+            // of the remote application's bag, created, broken): charms must cope.
+            Hook::RelationCreated { .. }
+            | Hook::RelationBroken { .. }
+            | Hook::RelationChanged { remote: None, .. } => set("JUJU_REMOTE_UNIT", String::new()),
             Hook::RelationDeparted {
                 remote, departing, ..
             } => {

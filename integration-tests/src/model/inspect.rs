@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use charm_core::pebble::fake::FakePebble;
+
 use super::{Model, ModelError};
 use crate::state::{AppState, Bag, LogLine, Status};
 use crate::store::STATE_FILE;
@@ -64,6 +66,12 @@ impl Model {
             .get(&relation)
             .and_then(|r| r.unit_data.get(unit).cloned())
             .unwrap_or_default())
+    }
+
+    /// The fake Pebble of `unit`'s workload `container`, once the unit has run a hook (and
+    /// until it is removed or its pod restarts).
+    pub fn pebble(&self, unit: &str, container: &str) -> Option<&FakePebble> {
+        self.workloads.get(unit, container)
     }
 
     /// The unit's charm directory (the hooks' cwd).

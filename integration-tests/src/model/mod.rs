@@ -30,11 +30,16 @@ pub mod hook;
 mod inspect;
 mod ops;
 mod process;
+mod schedule;
 mod topology;
+mod workload;
 
 pub use hook::{Hook, HookCall};
 pub use process::Exit;
+use schedule::Scheduler;
+pub use schedule::{Schedule, same_end_state};
 use topology::Paths;
+use workload::Workloads;
 
 /// The Juju version the simulator reports.
 pub const JUJU_VERSION: &str = "3.6.4";
@@ -158,6 +163,8 @@ pub struct Model {
     queue: VecDeque<HookCall>,
     history: Vec<HookRecord>,
     auto_settle: bool,
+    scheduler: Scheduler,
+    workloads: Workloads,
     hook_timeout: Duration,
     max_hooks: usize,
     charm_revision: u32,
@@ -218,6 +225,8 @@ impl Model {
             queue: VecDeque::new(),
             history: Vec::new(),
             auto_settle: true,
+            scheduler: Scheduler::new(Schedule::InOrder),
+            workloads: Workloads::default(),
             hook_timeout: Duration::from_secs(120),
             max_hooks: 5000,
             charm_revision: 0,
@@ -242,6 +251,15 @@ impl Model {
     /// Turns automatic settling after each operation on or off.
     pub fn set_auto_settle(&mut self, on: bool) {
         self.auto_settle = on;
+    }
+
+    /// How settling orders the queue from now on (see [`Schedule`]).
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.scheduler = Scheduler::new(schedule);
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.scheduler.schedule()
     }
 
     pub fn set_hook_timeout(&mut self, limit: Duration) {
@@ -283,11 +301,11 @@ impl Model {
         Ok(())
     }
 
-    /// Runs queued hooks until none are left; stops at the first failing hook, which stays
-    /// queued.
+    /// Runs queued hooks until none are left, in the order the [`Schedule`] picks; stops at
+    /// the first failing hook, which stays queued.
     pub fn settle(&mut self) -> Result<(), ModelError> {
         let mut ran = 0;
-        while let Some(call) = self.queue.pop_front() {
+        while let Some(call) = self.next_call()? {
             if ran >= self.max_hooks {
                 let next = call.to_string();
                 self.queue.push_front(call);
@@ -302,8 +320,31 @@ impl Model {
                 }
                 Err(e) => return Err(e),
             }
+            let state = if self.scheduler.needs_state() {
+                Some(self.state()?)
+            } else {
+                None
+            };
+            let extra = self
+                .scheduler
+                .after_success(&call, &self.queue, state.as_ref());
+            for call in extra.into_iter().rev() {
+                self.queue.push_front(call);
+            }
         }
         Ok(())
+    }
+
+    fn next_call(&mut self) -> Result<Option<HookCall>, ModelError> {
+        if self.queue.is_empty() {
+            return Ok(None);
+        }
+        let state = if self.scheduler.needs_state() {
+            Some(self.state()?)
+        } else {
+            None
+        };
+        Ok(self.scheduler.next(&mut self.queue, state.as_ref()))
     }
 
     /// Runs one hook now, whatever is queued. Hooks it triggers are queued (and run if
@@ -325,6 +366,9 @@ impl Model {
         let exit = self.dispatch(&prepared);
         let succeeded = exit.as_ref().is_ok_and(Exit::success);
         let (follow, _) = self.finish(call, succeeded)?;
+        if succeeded && call.hook == Hook::Remove {
+            self.workloads.stop_unit(&call.unit);
+        }
         let exit = match exit {
             Ok(exit) => exit,
             Err(reason) => return Err(hook_failed(call, reason, String::new(), String::new())),
@@ -352,7 +396,12 @@ impl Model {
         Ok(Some(record))
     }
 
-    fn dispatch(&self, prepared: &Prepared) -> Result<Exit, String> {
+    fn dispatch(&mut self, prepared: &Prepared) -> Result<Exit, String> {
+        if let Some(pebble) = &prepared.pebble {
+            self.workloads
+                .ensure(&pebble.unit, &pebble.containers, &pebble.base)
+                .map_err(|e| e.to_string())?;
+        }
         process::run(process::Spec {
             program: &prepared.charm_dir.join("dispatch"),
             args: &[],
@@ -370,6 +419,10 @@ impl Model {
         let prepared = self
             .prepare(&call)?
             .ok_or_else(|| ModelError::Invalid(format!("{call} does not apply")))?;
+        if let Some(pebble) = &prepared.pebble {
+            self.workloads
+                .ensure(&pebble.unit, &pebble.containers, &pebble.base)?;
+        }
         Ok(OpenHook {
             model: self,
             call,
@@ -381,6 +434,7 @@ impl Model {
     fn prepare(&mut self, call: &HookCall) -> Result<Option<Prepared>, ModelError> {
         let bin_dir = self.bin_dir.clone();
         let state_file = self.store.state_file();
+        let paths = self.paths.clone();
         self.store
             .update(|state| -> Result<Option<Prepared>, ModelError> {
                 let unit = call.unit.as_str();
@@ -462,7 +516,17 @@ impl Model {
                 if !matches!(call.hook, Hook::Action { .. }) {
                     env.push(("JUJU_HOOK_NAME".into(), name.clone()));
                 }
-                if !is_k8s {
+                let pebble = is_k8s.then(|| PebbleSockets {
+                    unit: unit.to_owned(),
+                    containers: app.charm.containers.clone(),
+                    base: paths.unit_containers(unit),
+                });
+                if let Some(pebble) = &pebble {
+                    env.push((
+                        charm_core::PEBBLE_SOCKET_BASE_VAR.into(),
+                        pebble.base.display().to_string(),
+                    ));
+                } else {
                     env.push(("JUJU_MACHINE_ID".into(), u.machine.clone()));
                 }
                 if let Some(principal) = &u.principal {
@@ -514,6 +578,7 @@ impl Model {
                     name,
                     charm_dir: u.charm_dir.clone(),
                     env,
+                    pebble,
                 }))
             })
     }
@@ -593,4 +658,13 @@ struct Prepared {
     name: String,
     charm_dir: PathBuf,
     env: Vec<(String, String)>,
+    /// The Pebble sockets a Kubernetes unit's hook needs.
+    pebble: Option<PebbleSockets>,
+}
+
+/// A Kubernetes unit's workload containers and where their sockets go.
+struct PebbleSockets {
+    unit: String,
+    containers: Vec<String>,
+    base: PathBuf,
 }

@@ -140,7 +140,9 @@ impl Model {
                 }
                 Some(_) => {}
             }
-            Ok(topology::removal_hooks(state, unit))
+            let hooks = topology::removal_hooks(state, unit);
+            topology::mark_dying(state, &hooks);
+            Ok(hooks)
         })?;
         self.enqueue(hooks)
     }
@@ -205,7 +207,9 @@ impl Model {
                 Some(r) if r.dying => return invalid(format!("relation {relation} is dying")),
                 Some(_) => {}
             }
-            Ok(topology::unrelate_hooks(state, relation))
+            let hooks = topology::unrelate_hooks(state, relation);
+            topology::mark_dying(state, &hooks);
+            Ok(hooks)
         })?;
         self.enqueue(hooks)
     }
@@ -254,7 +258,7 @@ impl Model {
     }
 
     /// `juju refresh --path`: new charm files in every unit, then `upgrade-charm` and
-    /// `config-changed` (and `*-pebble-ready`: the pod restarts).
+    /// `config-changed` (and `*-pebble-ready`: the pod restarts, with fresh Pebbles).
     pub fn upgrade(&mut self, app: &str, charm: impl AsRef<Path>) -> Result<(), ModelError> {
         let charm_dir = self.install_charm(app, charm.as_ref())?;
         let meta = CharmMeta::load(&charm_dir)?;
@@ -285,6 +289,7 @@ impl Model {
             }
             Ok(hooks)
         })?;
+        self.workloads.restart_app(app);
         self.enqueue(hooks)
     }
 

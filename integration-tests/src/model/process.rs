@@ -48,7 +48,8 @@ pub fn run(spec: Spec<'_>) -> Result<Exit, String> {
         limit,
     } = spec;
     let start = Instant::now();
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(cwd)
         .env_clear()
@@ -59,9 +60,9 @@ pub fn run(spec: Spec<'_>) -> Result<Exit, String> {
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        .stderr(Stdio::piped());
+    let mut child =
+        spawn(&mut command).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
         let bytes = bytes.to_vec();
         thread::spawn(move || {
@@ -112,6 +113,23 @@ pub fn run(spec: Spec<'_>) -> Result<Exit, String> {
         elapsed: start.elapsed(),
         timed_out,
     })
+}
+
+/// Spawns, retrying while the executable is "busy". Tests write charms' `dispatch` files
+/// while other threads start processes: a child forked in between holds the file open for
+/// writing until it execs, and exec of the fresh file fails with ETXTBSY meanwhile.
+fn spawn(command: &mut Command) -> std::io::Result<std::process::Child> {
+    const ETXTBSY: i32 = 26;
+    let mut attempt = 0;
+    loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempt < 50 => {
+                attempt += 1;
+                thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,15 @@ impl Paths {
             .join("charm")
     }
 
+    /// The unit's `/charm/containers`: one directory per workload container, holding its
+    /// Pebble socket.
+    pub fn unit_containers(&self, unit: &str) -> PathBuf {
+        self.root
+            .join("units")
+            .join(format!("unit-{}", unit.replace('/', "-")))
+            .join("containers")
+    }
+
     pub fn storage(&self) -> PathBuf {
         self.root.join("storage")
     }
@@ -150,6 +159,7 @@ pub(crate) fn create_unit(
         charm_state: Default::default(),
         storage,
         started: false,
+        dying: false,
     };
     let app_state = state
         .apps
@@ -449,6 +459,17 @@ pub(crate) fn removal_hooks(state: &ModelState, unit: &str) -> Vec<HookCall> {
     hooks.push(HookCall::new(unit, Hook::Stop));
     hooks.push(HookCall::new(unit, Hook::Remove));
     hooks
+}
+
+/// Marks the units whose `remove` hook is among `hooks` as dying (for `goal-state`).
+pub(crate) fn mark_dying(state: &mut ModelState, hooks: &[HookCall]) {
+    for call in hooks {
+        if call.hook == Hook::Remove
+            && let Some(u) = state.unit_mut(&call.unit)
+        {
+            u.dying = true;
+        }
+    }
 }
 
 /// The hooks of removing relation `rel_id` (marks it dying), then the removal of

@@ -130,8 +130,12 @@ pub(super) fn goal_state(call: &mut Call<'_>) -> Result<(), ToolError> {
     let p = call.parse(&[flag(&["format"]), flag(&["o", "output"])])?;
     check_empty(&p.args)?;
     let unit_status = |state: &ModelState, unit: &str| {
-        let started = state.unit(unit).is_some_and(|u| u.started);
-        json!({"status": if started { "active" } else { "waiting" }})
+        let status = match state.unit(unit) {
+            Some(u) if u.dying => "dying",
+            Some(u) if u.started => "active",
+            _ => "waiting",
+        };
+        json!({ "status": status })
     };
     let app_name = call.app().to_owned();
     let app = call.app_state()?;

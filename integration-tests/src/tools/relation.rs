@@ -30,10 +30,17 @@ pub(super) fn relation_id(call: &Call<'_>, parsed: &Parsed) -> Result<Option<u32
             call.state
                 .relations
                 .get(id)
-                .is_some_and(|r| r.endpoint_of(call.app()).is_some())
+                .is_some_and(|r| in_scope(call, r))
         })
         .ok_or_else(|| given.invalid("relation not found"))?;
     Ok(Some(known))
+}
+
+/// Whether the unit is in `rel`, as its agent sees it: from its `relation-created` hook until
+/// its `relation-broken` hook has run (Juju's hook context lists no other relation; a
+/// subordinate never sees the container relations of other machines).
+fn in_scope(call: &Call<'_>, rel: &crate::state::RelationState) -> bool {
+    rel.endpoint_of(call.app()).is_some() && rel.created.contains(call.unit())
 }
 
 /// Go's `strconv.Atoi`: optional sign, decimal digits.
@@ -220,7 +227,7 @@ pub(super) fn relation_ids(call: &mut Call<'_>) -> Result<(), ToolError> {
         .state
         .relations
         .values()
-        .filter(|r| r.endpoint_of(&app).is_some_and(|e| e.endpoint == name))
+        .filter(|r| in_scope(call, r) && r.endpoint_of(&app).is_some_and(|e| e.endpoint == name))
         .map(|r| format!("{name}:{}", r.id))
         .collect();
     ids.sort();
