@@ -527,3 +527,44 @@ fn goal_state_shows_units_being_removed_as_dying() {
     assert_eq!(goal["units"]["prov/1"]["status"], json!("dying"));
     assert_eq!(goal["units"]["prov/0"]["status"], json!("active"));
 }
+
+#[test]
+fn a_unit_sees_a_relation_from_its_created_hook_until_its_broken_hook() {
+    let ids = r#"status-set active "ids=$(relation-ids db | tr '\n' ' ')""#;
+    let req = ScriptCharm::new("name: req\nrequires:\n  db: {interface: demo}\n")
+        .unwrap()
+        .on("any", ids)
+        .unwrap();
+    let prov = ScriptCharm::new(PEERED).unwrap().on("any", ids).unwrap();
+    let mut m = model();
+    m.deploy("prov", Deploy::new(prov.path())).unwrap();
+    m.deploy("req", Deploy::new(req.path())).unwrap();
+    m.set_auto_settle(false);
+    let rel = m.relate("req:db", "prov:db").unwrap();
+    // Before its relation-created hook, req/0's hooks do not list the relation.
+    m.run("req/0", Hook::UpdateStatus).unwrap();
+    assert_eq!(message(&m, "req/0"), "ids=");
+    m.settle().unwrap();
+    assert_eq!(message(&m, "req/0"), format!("ids=db:{rel} "));
+    m.unrelate(rel).unwrap();
+    // prov/0 leaves first; req/0 has not run its broken hook yet.
+    let prov_first: Vec<HookCall> = m
+        .queue()
+        .iter()
+        .filter(|c| c.unit == "prov/0")
+        .cloned()
+        .collect();
+    m.queue_mut().retain(|c| c.unit != "prov/0");
+    for call in prov_first {
+        m.run(&call.unit, call.hook).unwrap();
+    }
+    m.run("prov/0", Hook::UpdateStatus).unwrap();
+    assert_eq!(message(&m, "prov/0"), "ids=");
+    m.run("req/0", Hook::UpdateStatus).unwrap();
+    assert_eq!(message(&m, "req/0"), format!("ids=db:{rel} "));
+    // During its own relation-broken hook the relation is still listed (ops hides it).
+    m.settle().unwrap();
+    assert_eq!(message(&m, "req/0"), format!("ids=db:{rel} "));
+    m.run("req/0", Hook::UpdateStatus).unwrap();
+    assert_eq!(message(&m, "req/0"), "ids=");
+}
