@@ -29,7 +29,7 @@ use crate::cluster_id::ClusterId;
 use crate::connection::{Connect, Inferred};
 use crate::image::UnitName;
 use crate::objects::{AgentSpec, CLUSTER_ROLE_BINDING, Desired, NAMESPACE};
-use crate::outcome::{ClusterError, Forbidden, Outcome};
+use crate::outcome::{Forbidden, Outcome};
 use crate::owner::Owner;
 use crate::resource::OciImage;
 use crate::status::{Report, Status, decide};
@@ -72,9 +72,11 @@ impl<C: Connect> Charm for CloudCasa<C> {
 
     async fn reconcile(&mut self, model: &Model) -> Result<(), CharmError> {
         let status = self.converge(model).await?;
+        // The status carries any error in full: logging it is logging everything.
         match &status {
             Status::Active => tracing::info!("agent deployed and available"),
-            other => tracing::info!("{other}"),
+            Status::Waiting(message) => tracing::info!("waiting: {message}"),
+            Status::Blocked(message) => tracing::warn!("blocked: {message}"),
         }
         model.add_status(status.into());
         Ok(())
@@ -90,14 +92,10 @@ impl<C: Connect> CloudCasa<C> {
         let cluster_id = ClusterId::parse(configured.as_deref().unwrap_or_default());
         let cluster = match self.connect.connect().await {
             Ok(cluster) => cluster,
-            Err(e) => {
-                tracing::error!("{e}");
-                return Ok(Status::Blocked(format!("cannot reach Kubernetes: {e}")));
-            }
+            Err(e) => return Ok(Status::Blocked(format!("cannot reach Kubernetes: {e}"))),
         };
         if !model.is_leader()? {
             let read = cluster.availability(&owner).await;
-            log_failure(read.as_ref().err());
             return Ok(decide(application, &cluster_id, Report::Read(&read)));
         }
         let desired = match &cluster_id {
@@ -123,14 +121,12 @@ impl<C: Connect> CloudCasa<C> {
                         })
                     }
                     Err(no_image) => {
-                        tracing::warn!("{no_image}");
                         return Ok(decide(application, &cluster_id, Report::NoImage(&no_image)));
                     }
                 }
             }
         };
         let applied = cluster.apply(&desired).await;
-        log_failure(applied.as_ref().err());
         Ok(decide(application, &cluster_id, Report::Applied(&applied)))
     }
 
@@ -166,12 +162,6 @@ impl<C: Connect> CloudCasa<C> {
             }
         }
         Ok(())
-    }
-}
-
-fn log_failure(error: Option<&ClusterError>) {
-    if let Some(error) = error {
-        tracing::warn!("{error}");
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use charm_core::metadata::ConfigValue;
+use charm_core::pebble::fake::ContainerState;
 use charm_core::testing::{Context, State, TestError};
 use charm_core::{Event, Metadata, Status};
 use serde_json::{Value, json};
@@ -103,13 +104,15 @@ fn run(
     let out = ctx.run(event, state);
     // A hook that never connected leaves the service here; the server waits for it to go.
     API_SERVER.with(|server| server.borrow_mut().take());
-    match server.join() {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Ok(Err(e)) => panic!("API server task: {e}"),
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
-    out
+    let served = match server.join() {
+        Ok(Ok(())) => return out,
+        Ok(Err(e)) if e.is_panic() => e.into_panic(),
+        Ok(Err(e)) => Box::new(format!("API server task: {e}")),
+        Err(panic) => panic,
+    };
+    // The server's complaint says what the charm did wrong; the hook's result says why.
+    eprintln!("the hook's result: {out:#?}");
+    std::panic::resume_unwind(served)
 }
 
 /// The `cloudcasa-image` resource as `resource-get` leaves it, in a directory kept for the test.
@@ -226,13 +229,13 @@ fn every_reconciling_event_applies_everything_and_reports_active() {
         Event::Start,
     ] {
         let name = event.to_string();
-        let out = run(
-            &leader(),
-            event,
-            state(true, Some("abc123"), Some(&image)),
-            install(&spec("abc123", IMAGE), 1),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The workload container's Pebble is up (pebble-ready needs it; the charm uses none).
+        let state = State {
+            containers: BTreeMap::from([("cloudcasa".to_owned(), ContainerState::new())]),
+            ..state(true, Some("abc123"), Some(&image))
+        };
+        let out = run(&leader(), event, state, install(&spec("abc123", IMAGE), 1))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(out.unit_status, active(), "{name}");
         assert!(ran(&out, "resource-get cloudcasa-image"), "{name}");
     }
