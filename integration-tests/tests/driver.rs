@@ -17,12 +17,7 @@ fn model() -> Model {
 
 /// The hook names each unit ran, in order.
 fn hooks_of(model: &Model, unit: &str) -> Vec<String> {
-    model
-        .history()
-        .iter()
-        .filter(|r| r.call.unit == unit)
-        .map(|r| r.name.clone())
-        .collect()
+    model.hook_names(unit)
 }
 
 fn message(model: &Model, unit: &str) -> String {

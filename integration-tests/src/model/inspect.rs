@@ -38,6 +38,15 @@ impl Model {
             .unwrap_or_default())
     }
 
+    /// The names of the hooks `unit` ran (as the charm saw them), in order.
+    pub fn hook_names(&self, unit: &str) -> Vec<String> {
+        self.history
+            .iter()
+            .filter(|r| r.call.unit == unit)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// `juju-log` lines from `unit`.
     pub fn logs(&self, unit: &str) -> Result<Vec<LogLine>, ModelError> {
         Ok(self

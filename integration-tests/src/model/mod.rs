@@ -10,8 +10,13 @@
 //! hook stays at the head of the queue (Juju retries it) and the operation returns
 //! [`ModelError::HookFailed`].
 //!
-//! Tests that check order-independence turn auto-settle off, inspect or reorder
-//! [`Model::queue_mut`], run any hook again with [`Model::run`], then [`Model::settle`].
+//! Settling follows the [`Schedule`] set with [`Model::set_schedule`]: queue order (the
+//! default), every hook twice, or a seeded shuffle among the orders Juju allows. Tests that
+//! want one particular order turn auto-settle off, inspect or reorder [`Model::queue_mut`],
+//! run any hook again with [`Model::run`], then [`Model::settle`].
+//!
+//! Kubernetes units get a fake Pebble per workload container ([`Model::pebble`]), started
+//! before their first hook and restarted by [`Model::upgrade`], as their pod is.
 
 use std::collections::VecDeque;
 use std::io;

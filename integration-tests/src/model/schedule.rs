@@ -35,7 +35,7 @@ use crate::state::ModelState;
 /// How [`Model::settle`](super::Model::settle) orders the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Schedule {
-    /// Queue order: the sequences the driver documents (see [`super::topology`]).
+    /// Queue order: the sequences Juju documents for each operation.
     #[default]
     InOrder,
     /// Queue order, every hook run twice in a row.
@@ -335,22 +335,26 @@ mod tests {
         assert_eq!(eligible, [0, 2, 3, 4]);
     }
 
-    #[test]
-    fn a_principal_is_removed_after_its_subordinates() {
+    /// A model with one application `app` and its one unit.
+    fn one_unit(app: &str, unit: UnitState) -> ModelState {
         let mut state = ModelState::default();
-        let mut sub = AppState {
-            name: "sub".into(),
+        let mut a = AppState {
+            name: app.into(),
             ..Default::default()
         };
-        sub.units.insert(
-            "sub/0".into(),
-            UnitState {
-                name: "sub/0".into(),
-                principal: Some("host/0".into()),
-                ..Default::default()
-            },
-        );
-        state.apps.insert("sub".into(), sub);
+        a.units.insert(unit.name.clone(), unit);
+        state.apps.insert(app.into(), a);
+        state
+    }
+
+    #[test]
+    fn a_principal_is_removed_after_its_subordinates() {
+        let sub = UnitState {
+            name: "sub/0".into(),
+            principal: Some("host/0".into()),
+            ..Default::default()
+        };
+        let state = one_unit("sub", sub);
         let queue = VecDeque::from([call("sub/0", Hook::Stop), call("host/0", Hook::Remove)]);
         assert!(!may_run(&queue, 1, &state));
         let queue = VecDeque::from([call("host/0", Hook::Remove)]);
@@ -378,20 +382,12 @@ mod tests {
 
     #[test]
     fn repeats_and_spurious_hooks_happen_but_not_for_actions_or_dying_units() {
-        let mut state = ModelState::default();
-        let mut app = AppState {
-            name: "a".into(),
+        let started = UnitState {
+            name: "a/0".into(),
+            started: true,
             ..Default::default()
         };
-        app.units.insert(
-            "a/0".into(),
-            UnitState {
-                name: "a/0".into(),
-                started: true,
-                ..Default::default()
-            },
-        );
-        state.apps.insert("a".into(), app);
+        let state = one_unit("a", started);
         let mut s = Scheduler::new(Schedule::Shuffled { seed: 1 });
         let empty = VecDeque::new();
         let mut kinds = std::collections::BTreeSet::new();
