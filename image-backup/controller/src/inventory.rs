@@ -17,6 +17,9 @@ use crate::rollout::{self, Plan};
 use crate::users::WorkloadKey;
 use crate::workload::Workload;
 
+/// How soon a workload waiting for its backups (rollout) is looked at again.
+const WAITING_RECHECK: Duration = Duration::from_secs(5);
+
 pub async fn reconcile<K: Workload>(workload: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = workload.name_any();
     let namespace = workload.namespace().ok_or_else(|| Error::NoNamespace {
@@ -144,8 +147,10 @@ async fn roll_out<K: Workload>(workload: &K, ctx: &Context) -> Result<Action, Er
         "/spec/template",
     ) {
         Plan::Nothing => Ok(Action::await_change()),
-        // Woken again when the backup changes (see the controller's watch on ImageBackups).
-        Plan::Waiting { .. } => Ok(Action::await_change()),
+        // Woken when the backup changes (the controller watches ImageBackups), but that watch
+        // and the cache read here are separate streams: the wake-up can arrive before the
+        // cache has the new status. Looking again shortly closes that gap; it costs no request.
+        Plan::Waiting { .. } => Ok(Action::requeue(WAITING_RECHECK)),
         Plan::Patch(ops) => {
             apply_patch(workload, ops, ctx, "RolledOut", "switched to backup images").await?;
             Ok(Action::await_change())
@@ -355,7 +360,7 @@ mod tests {
         f.cache(&done_backup("nginx:1.14.2"));
         f.cache(&pending);
         let d = ready(&["nginx:1.14.2", "redis:7"]);
-        // One backup still pending: no patch.
+        // One backup still pending: no patch, look again soon.
         let action = tokio::time::timeout(
             Duration::from_secs(5),
             reconcile(Arc::new(d.clone()), f.ctx.clone()),
@@ -363,7 +368,7 @@ mod tests {
         .await
         .unwrap()
         .unwrap();
-        assert_eq!(action, Action::await_change());
+        assert_eq!(action, Action::requeue(WAITING_RECHECK));
 
         f.cache(&done_backup("redis:7"));
         let task = tokio::spawn(reconcile(Arc::new(d.clone()), f.ctx.clone()));

@@ -144,7 +144,9 @@ pub async fn run_with(
     let api: Api<ImageBackup> = Api::namespaced(client.clone(), &config.namespace);
     let cache = reflector::reflector(
         writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(drop_managed_fields),
     )
     .for_each(|_| futures::future::ready(()));
     let mark_ready = {
@@ -259,14 +261,20 @@ async fn controllers(
     let client = ctx.client.clone();
     let stop = stop.shared();
     let concurrency = controller::Config::default().concurrency(config.concurrency);
-    let backups = Controller::new(
+    let (reader, writer) = reflector::store::<ImageBackup>();
+    let stream = watcher(
         Api::<ImageBackup>::namespaced(client.clone(), &config.namespace),
         watcher::Config::default(),
     )
-    .with_config(concurrency.clone())
-    .graceful_shutdown_on(stop.clone())
-    .run(backup::reconcile, backup::error_policy, ctx.clone())
-    .for_each(|_| futures::future::ready(()));
+    .default_backoff()
+    .modify(drop_managed_fields)
+    .reflect(writer)
+    .applied_objects();
+    let backups = Controller::for_stream(stream, reader)
+        .with_config(concurrency.clone())
+        .graceful_shutdown_on(stop.clone())
+        .run(backup::reconcile, backup::error_policy, ctx.clone())
+        .for_each(|_| futures::future::ready(()));
     let deployments =
         workload_controller::<Deployment>(ctx.clone(), config, concurrency.clone(), stop.clone());
     let daemonsets =
@@ -338,6 +346,11 @@ fn slim<K: Workload>(workload: &mut K) {
     if let Some(annotations) = meta.annotations.as_mut() {
         annotations.retain(|k, _| k == ORIGINALS_ANNOTATION);
     }
+}
+
+/// managedFields can be larger than the rest of an object, and nothing here reads them.
+fn drop_managed_fields(backup: &mut ImageBackup) {
+    backup.metadata.managed_fields = None;
 }
 
 /// Hash of what the workload reconciler looks at.

@@ -178,9 +178,9 @@ struct Target {
 
 fn parse_path(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (prefix_len, rest) = match parts.first()? {
-        &"api" => (2, &parts[2..]),
-        &"apis" => (3, &parts[3..]),
+    let (prefix_len, rest) = match *parts.first()? {
+        "api" => (2, &parts[2..]),
+        "apis" => (3, &parts[3..]),
         _ => return None,
     };
     let prefix = format!("/{}", parts[..prefix_len].join("/"));
