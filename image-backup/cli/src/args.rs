@@ -22,6 +22,11 @@ pub enum Command {
     Copy(CopyArgs),
     /// Print the backup reference of SRC.
     BackupRef(BackupRefArgs),
+    /// Run the Kubernetes controller (`run`) or print its CRD (`crd`).
+    Controller {
+        #[command(subcommand)]
+        command: image_backup_controller::command::ControllerCommand,
+    },
 }
 
 #[derive(Args, Debug)]

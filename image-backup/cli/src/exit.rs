@@ -37,10 +37,19 @@ pub fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let command = match cli.command {
+        // The controller has its own errors and exit codes (0, 1, 2 for bad configuration).
+        Command::Controller { command } => {
+            return runtime.block_on(image_backup_controller::command::execute(command));
+        }
+        other => other,
+    };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Copy(args) => crate::copy::run(args).await,
             Command::BackupRef(args) => crate::backup_ref::run(args),
+            // Returned from above.
+            Command::Controller { .. } => Ok(()),
         }
     });
     match result {
