@@ -192,7 +192,9 @@ impl Event {
                     })?,
                 (None, None) => return Err(missing("JUJU_REMOTE_APP")),
             };
-            if matches!(kind, "joined" | "changed" | "departed") && remote_unit.is_none() {
+            // relation-changed has no remote unit when the remote *application* bag changed:
+            // Juju 3 then sets JUJU_REMOTE_UNIT empty (ops gives `event.unit = None`).
+            if matches!(kind, "joined" | "departed") && remote_unit.is_none() {
                 return Err(missing("JUJU_REMOTE_UNIT"));
             }
             let departing_unit = ctx.departing_unit.clone();
@@ -610,6 +612,21 @@ storage:
     }
 
     #[test]
+    fn relation_changed_by_the_remote_app_has_no_remote_unit() {
+        let e = parse(&[
+            ("JUJU_DISPATCH_PATH", "hooks/backup-relation-changed"),
+            ("JUJU_RELATION_ID", "backup:1"),
+            ("JUJU_REMOTE_APP", "bacula-fd"),
+            ("JUJU_REMOTE_UNIT", ""),
+        ])
+        .unwrap()
+        .unwrap();
+        let rel = e.relation().unwrap();
+        assert_eq!(rel.remote_app, "bacula-fd");
+        assert_eq!(rel.remote_unit, None);
+    }
+
+    #[test]
     fn unknown_hooks_parse_to_none() {
         for path in [
             "hooks/frobnicate",
@@ -643,7 +660,7 @@ storage:
             ),
             (
                 &[
-                    ("JUJU_DISPATCH_PATH", "hooks/backup-relation-changed"),
+                    ("JUJU_DISPATCH_PATH", "hooks/backup-relation-joined"),
                     ("JUJU_RELATION_ID", "backup:1"),
                     ("JUJU_REMOTE_APP", "x"),
                 ],
