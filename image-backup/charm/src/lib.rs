@@ -17,6 +17,9 @@
 //! Actions (`list-backups`, `backup-now`, `restore-originals`) call the controller's gRPC API
 //! ([`actions`]). Charms on the other side of the relation use [`requirer`].
 //!
+//! The controller's workload image is built without Docker by `oci_image` (cargo feature
+//! `oci-image`, for build tooling; the charm binary does not include it).
+//!
 //! The Kubernetes client and the controller's address come from a [`platform::Platform`], so
 //! tests substitute a mock API server and a loopback gRPC server.
 //!
@@ -37,6 +40,8 @@ pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod metrics;
+#[cfg(feature = "oci-image")]
+pub mod oci_image;
 pub mod platform;
 pub mod provider;
 pub mod requirer;
