@@ -25,6 +25,16 @@ pub struct ImageBackupCharm<P: Platform = InCluster> {
 }
 
 impl<P: Platform> Charm for ImageBackupCharm<P> {
+    async fn handle(&mut self, event: &Event, model: &Model) -> Result<(), CharmError> {
+        match event {
+            Event::Action { name, .. } => self.action(name, model).await,
+            // Stop also fires when the pod is merely restarted: nothing to undo.
+            Event::Stop => Ok(()),
+            Event::Remove => self.remove(model).await,
+            _ => self.reconcile(model).await,
+        }
+    }
+
     async fn reconcile(&mut self, model: &Model) -> Result<(), CharmError> {
         let config = model.config()?;
         let settings = Settings::from_config(&config);
@@ -96,6 +106,35 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
 }
 
 impl<P: Platform> ImageBackupCharm<P> {
+    /// When the last unit goes (the application is being removed), deletes the roles and
+    /// bindings the charm applied. Best effort: a refusal or failure is logged, and the hook
+    /// succeeds so the removal is not held up. The CRD and the backup records stay.
+    async fn remove(&self, model: &Model) -> Result<(), CharmError> {
+        if model.planned_units()? > 0 {
+            return Ok(());
+        }
+        let owner = Owner {
+            model: model.model_name().to_string(),
+            app: model.app_name().to_string(),
+        };
+        let desired = Desired::new(&owner, true)?;
+        let client = match self.platform.kube_client().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot remove the controller's RBAC: no client");
+                return Ok(());
+            }
+        };
+        match cluster::remove(&client, &owner, &desired).await {
+            Ok(cluster::Removed::Done) => tracing::info!("removed the controller's RBAC"),
+            Ok(cluster::Removed::Forbidden { object, message }) => {
+                tracing::warn!(%object, %message, "not allowed to remove the controller's RBAC")
+            }
+            Err(e) => tracing::warn!(error = %e, "removing the controller's RBAC failed"),
+        }
+        Ok(())
+    }
+
     /// Applies the CRD and RBAC when this unit leads and they changed since the last successful
     /// apply (always on install and upgrade). A refusal or failure is remembered by not
     /// recording the apply, so the next hook (e.g. the config-changed that `juju trust` fires)

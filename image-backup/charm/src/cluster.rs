@@ -274,6 +274,71 @@ pub async fn apply(
     Ok(Applied::Done)
 }
 
+/// What [`remove`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// Every role and binding is gone (or was never there).
+    Done,
+    /// The API server refused to delete this one.
+    Forbidden { object: String, message: String },
+}
+
+/// Deletes the roles and bindings [`apply`] made (rollout binding included, whatever the
+/// setting), bindings first; not the CRD, whose deletion would delete every backup record.
+pub async fn remove(
+    client: &Client,
+    owner: &Owner,
+    desired: &Desired,
+) -> Result<Removed, ApplyError> {
+    let mut all = desired.clone();
+    // Everything ever applied: the rollout binding may be left from an earlier setting.
+    all.cluster_role_bindings = Desired::new(owner, true)
+        .map(|d| d.cluster_role_bindings)
+        .unwrap_or(all.cluster_role_bindings);
+    let cluster: Api<ClusterRoleBinding> = Api::all(client.clone());
+    let mut results = Vec::new();
+    for b in &all.cluster_role_bindings {
+        results.push(delete(&cluster, &b.name_any()).await);
+    }
+    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &owner.model);
+    for b in &all.role_bindings {
+        results.push(delete(&bindings, &b.name_any()).await);
+    }
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    for r in &all.cluster_roles {
+        results.push(delete(&roles, &r.name_any()).await);
+    }
+    let ns_roles: Api<Role> = Api::namespaced(client.clone(), &owner.model);
+    for r in &all.roles {
+        results.push(delete(&ns_roles, &r.name_any()).await);
+    }
+    for result in results {
+        if let Err((object, source)) = result {
+            if let kube::Error::Api(status) = &source
+                && status.code == 403
+            {
+                return Ok(Removed::Forbidden {
+                    object,
+                    message: status.message.clone(),
+                });
+            }
+            return Err(ApplyError { object, source });
+        }
+    }
+    Ok(Removed::Done)
+}
+
+async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), (String, kube::Error)>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err((format!("{} {name}", K::kind(&())), e)),
+    }
+}
+
 enum Step<'a> {
     Crd(&'a CustomResourceDefinition),
     ClusterRole(&'a ClusterRole),

@@ -632,3 +632,52 @@ fn metrics_endpoint_bags_follow_the_prometheus_scrape_library() {
         out.tool_calls
     );
 }
+
+// Stop and remove.
+
+#[test]
+fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac() {
+    let kube = MockKube::answering(200);
+    use_kube(&kube);
+    let running = ctx().run(pebble_ready(), configured()).unwrap();
+
+    let out = ctx().run(Event::Stop, running.clone()).unwrap();
+    assert!(changes(&out).is_empty());
+    assert!(out.tool_calls.is_empty(), "{:?}", out.tool_calls);
+
+    // One unit of several goes: nothing deleted.
+    let mut scaling_down = running.clone();
+    scaling_down.planned_units = Some(1);
+    ctx().run(Event::Remove, scaling_down).unwrap();
+    assert!(kube.requests().is_empty());
+
+    let mut removing = running;
+    removing.planned_units = Some(0);
+    let out = ctx().run(Event::Remove, removing).unwrap();
+    assert!(
+        out.log_messages()
+            .contains(&"removed the controller's RBAC"),
+        "{:?}",
+        out.log_messages()
+    );
+    let deleted: Vec<String> = kube
+        .requests()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "DELETE");
+            r.path.rsplit('/').take(2).collect::<Vec<_>>().join("<")
+        })
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "test-model-image-backup-controller<clusterrolebindings",
+            "test-model-image-backup-controller-rollout<clusterrolebindings",
+            "image-backup-controller<rolebindings",
+            "test-model-image-backup-controller<clusterroles",
+            "test-model-image-backup-controller-rollout<clusterroles",
+            "test-model-image-backup-controller-pull-secrets<clusterroles",
+            "image-backup-controller<roles",
+        ]
+    );
+}

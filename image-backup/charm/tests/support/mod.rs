@@ -264,7 +264,11 @@ impl MockKube {
                     path: parts.uri.path().to_string(),
                     body: body.clone(),
                 });
-                let answer = if status == 200 {
+                let answer = if status == 200 && parts.method == http::Method::DELETE {
+                    serde_json::json!({
+                        "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200,
+                    })
+                } else if status == 200 {
                     body
                 } else {
                     serde_json::json!({
