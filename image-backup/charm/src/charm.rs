@@ -6,7 +6,7 @@ use charm_core::secret::SecretGet;
 use charm_core::{Charm, CharmError, Model, ModelError};
 
 use crate::api::ControllerApi;
-use crate::cluster::{self, Applied, Desired, Owner};
+use crate::cluster::{self, Desired, Outcome, Owner};
 use crate::config::{ROLLOUT, Settings};
 use crate::credentials::RegistryCredentials;
 use crate::platform::{InCluster, Platform, advertised_api_address};
@@ -126,8 +126,8 @@ impl<P: Platform> ImageBackupCharm<P> {
             }
         };
         match cluster::remove(&client, &owner, &desired).await {
-            Ok(cluster::Removed::Done) => tracing::info!("removed the controller's RBAC"),
-            Ok(cluster::Removed::Forbidden { object, message }) => {
+            Ok(Outcome::Done) => tracing::info!("removed the controller's RBAC"),
+            Ok(Outcome::Forbidden { object, message }) => {
                 tracing::warn!(%object, %message, "not allowed to remove the controller's RBAC")
             }
             Err(e) => tracing::warn!(error = %e, "removing the controller's RBAC failed"),
@@ -160,12 +160,12 @@ impl<P: Platform> ImageBackupCharm<P> {
             }
         };
         Ok(match cluster::apply(&client, &owner, &desired).await {
-            Ok(Applied::Done) => {
+            Ok(Outcome::Done) => {
                 tracing::info!("applied the controller's CRD and RBAC");
                 model.store(APPLIED_KEY, &fingerprint)?;
                 ClusterState::Fine
             }
-            Ok(Applied::Forbidden { object, message }) => {
+            Ok(Outcome::Forbidden { object, message }) => {
                 tracing::warn!(%object, %message, "applying the controller's CRD and RBAC was refused");
                 ClusterState::Forbidden { object, message }
             }

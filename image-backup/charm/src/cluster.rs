@@ -15,7 +15,7 @@
 //!   `<model>-<app>-controller-pull-secrets` by hand.
 //!
 //! Applying needs cluster-wide rights: `juju trust <app> --scope=cluster`. A 403 is an
-//! [`Applied::Forbidden`] naming that command, not an error. The CRD is never deleted: deleting it
+//! [`Outcome::Forbidden`] naming that command, not an error. The CRD is never deleted: deleting it
 //! would delete every backup record with it.
 
 use std::collections::BTreeMap;
@@ -214,13 +214,24 @@ fn typed<T: DeserializeOwned>(index: usize, doc: serde_yaml::Value) -> Result<T,
     })
 }
 
-/// What applying came to.
+/// What applying or removing came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// Every object is applied.
+pub enum Outcome {
+    /// Every object is applied (or removed).
     Done,
     /// The API server refused (403): the application is not trusted cluster-wide.
     Forbidden { object: String, message: String },
+}
+
+/// A refusal is an outcome the charm reports; any other failure is an error.
+fn refused(object: String, source: kube::Error) -> Result<Outcome, ApplyError> {
+    match &source {
+        kube::Error::Api(status) if status.code == 403 => Ok(Outcome::Forbidden {
+            object,
+            message: status.message.clone(),
+        }),
+        _ => Err(ApplyError { object, source }),
+    }
 }
 
 /// The API server failed for another reason (unreachable, 5xx, rejected object).
@@ -237,7 +248,7 @@ pub async fn apply(
     client: &Client,
     owner: &Owner,
     desired: &Desired,
-) -> Result<Applied, ApplyError> {
+) -> Result<Outcome, ApplyError> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut steps: Vec<Step<'_>> = vec![Step::Crd(&desired.crd)];
     steps.extend(desired.cluster_roles.iter().map(Step::ClusterRole));
@@ -260,27 +271,10 @@ pub async fn apply(
             }
         };
         if let Err((object, source)) = result {
-            if let kube::Error::Api(status) = &source
-                && status.code == 403
-            {
-                return Ok(Applied::Forbidden {
-                    object,
-                    message: status.message.clone(),
-                });
-            }
-            return Err(ApplyError { object, source });
+            return refused(object, source);
         }
     }
-    Ok(Applied::Done)
-}
-
-/// What [`remove`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removed {
-    /// Every role and binding is gone (or was never there).
-    Done,
-    /// The API server refused to delete this one.
-    Forbidden { object: String, message: String },
+    Ok(Outcome::Done)
 }
 
 /// Deletes the roles and bindings [`apply`] made (rollout binding included, whatever the
@@ -289,7 +283,7 @@ pub async fn remove(
     client: &Client,
     owner: &Owner,
     desired: &Desired,
-) -> Result<Removed, ApplyError> {
+) -> Result<Outcome, ApplyError> {
     let mut all = desired.clone();
     // Everything ever applied: the rollout binding may be left from an earlier setting.
     all.cluster_role_bindings = Desired::new(owner, true)
@@ -314,18 +308,10 @@ pub async fn remove(
     }
     for result in results {
         if let Err((object, source)) = result {
-            if let kube::Error::Api(status) = &source
-                && status.code == 403
-            {
-                return Ok(Removed::Forbidden {
-                    object,
-                    message: status.message.clone(),
-                });
-            }
-            return Err(ApplyError { object, source });
+            return refused(object, source);
         }
     }
-    Ok(Removed::Done)
+    Ok(Outcome::Done)
 }
 
 async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), (String, kube::Error)>

@@ -117,36 +117,23 @@ pub struct OciImage {
 pub fn build(inputs: &ImageInputs) -> Result<OciImage, OciError> {
     let binary_path = crate::workload::BINARY.trim_start_matches('/');
     let ca_path = CA_CERTIFICATES.trim_start_matches('/');
+    let dir = |path| tar::Entry::Dir { path, mode: 0o755 };
     let entries = [
-        tar::Entry::Dir {
-            path: "etc/",
-            mode: 0o755,
-        },
-        tar::Entry::Dir {
-            path: "etc/ssl/",
-            mode: 0o755,
-        },
-        tar::Entry::Dir {
-            path: "etc/ssl/certs/",
-            mode: 0o755,
-        },
+        dir("etc/"),
+        dir("etc/ssl/"),
+        dir("etc/ssl/certs/"),
         tar::Entry::File {
             path: ca_path,
             mode: 0o644,
             content: &inputs.ca_certificates,
         },
+        // Sticky and world-writable, as every /tmp.
         tar::Entry::Dir {
             path: "tmp/",
             mode: 0o1777,
         },
-        tar::Entry::Dir {
-            path: "usr/",
-            mode: 0o755,
-        },
-        tar::Entry::Dir {
-            path: "usr/bin/",
-            mode: 0o755,
-        },
+        dir("usr/"),
+        dir("usr/bin/"),
         tar::Entry::File {
             path: binary_path,
             mode: 0o755,

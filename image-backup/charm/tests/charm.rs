@@ -5,7 +5,7 @@
 mod support;
 
 use charm_core::Status;
-use charm_core::event::{Event, RelationEvent};
+use charm_core::event::Event;
 use charm_core::metadata::ConfigValue;
 use charm_core::pebble::fake::ContainerState;
 use charm_core::pebble::{CheckStatus, ServiceStatus};
@@ -62,16 +62,6 @@ fn pebble_ready() -> Event {
     Event::PebbleReady {
         container: "controller".into(),
     }
-}
-
-fn relation_changed(relation: &Relation) -> Event {
-    Event::RelationChanged(RelationEvent {
-        endpoint: relation.endpoint.clone(),
-        id: relation.id,
-        remote_app: relation.remote_app.clone(),
-        remote_unit: relation.first_unit().map(str::to_string),
-        departing_unit: None,
-    })
 }
 
 #[test]

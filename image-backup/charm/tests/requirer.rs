@@ -4,12 +4,12 @@
 mod support;
 
 use charm_core::contract::BagCodec;
-use charm_core::event::{Event, RelationEvent};
+use charm_core::event::Event;
 use charm_core::testing::{Context, Relation, State};
 use charm_core::{Charm, CharmError, Metadata, Model, Status};
 use image_backup_charm::requirer::{self, Protection};
 use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData};
-use support::DIGEST;
+use support::{DIGEST, relation_changed};
 
 const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.4";
 
@@ -37,16 +37,6 @@ fn ctx() -> Context<Agent> {
     )
     .unwrap();
     Context::new(meta)
-}
-
-fn changed(relation: &Relation) -> Event {
-    Event::RelationChanged(RelationEvent {
-        endpoint: relation.endpoint.clone(),
-        id: relation.id,
-        remote_app: relation.remote_app.clone(),
-        remote_unit: relation.first_unit().map(str::to_string),
-        departing_unit: None,
-    })
 }
 
 fn provider_bag(backups: Vec<BackedUpImage>) -> std::collections::BTreeMap<String, String> {
@@ -78,7 +68,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     let relation = Relation::new("image-backup", "image-backup");
     let out = ctx()
         .run(
-            changed(&relation),
+            relation_changed(&relation),
             State {
                 leader: true,
                 relations: vec![relation.clone()],
@@ -97,7 +87,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     let answered = relation.clone().remote_app_data(provider_bag(vec![]));
     let out = ctx()
         .run(
-            changed(&answered),
+            relation_changed(&answered),
             State {
                 leader: true,
                 relations: vec![answered],
@@ -119,7 +109,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     }]));
     let out = ctx()
         .run(
-            changed(&done),
+            relation_changed(&done),
             State {
                 relations: vec![done],
                 ..State::default()
@@ -144,7 +134,7 @@ fn an_unreadable_provider_bag_is_named() {
         .remote_app_data([("registry", "reg.example"), ("api-address", "nowhere")]);
     let out = ctx()
         .run(
-            changed(&relation),
+            relation_changed(&relation),
             State {
                 relations: vec![relation],
                 ..State::default()

@@ -24,6 +24,17 @@ use tonic::{Request, Response, Status};
 
 pub const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+/// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
+pub fn relation_changed(relation: &charm_core::testing::Relation) -> charm_core::Event {
+    charm_core::Event::RelationChanged(charm_core::event::RelationEvent {
+        endpoint: relation.endpoint.clone(),
+        id: relation.id,
+        remote_app: relation.remote_app.clone(),
+        remote_unit: relation.first_unit().map(str::to_string),
+        departing_unit: None,
+    })
+}
+
 pub fn metadata() -> Metadata {
     Metadata::from_charmcraft_yaml(include_str!("../../charmcraft.yaml")).unwrap()
 }
