@@ -15,8 +15,9 @@
 //!
 //! [`Inferred`]: cloudcasa_charm::connection::Inferred
 
+mod live;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use charm_core::metadata::ConfigValue;
@@ -36,9 +37,8 @@ const SECOND_IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.0.0";
 const SET_ID: &str =
     "set clusterid: juju config cloudcasa clusterid=<id from the CloudCasa console>";
 
-/// Written past the test harness's capture, so the reason shows in a plain `cargo test`.
 fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "live_charm: {line}");
+    live::say("live_charm", line);
 }
 
 /// The owner the harness's model and unit make: model `test-model`, application `cloudcasa`.
@@ -126,12 +126,15 @@ fn hooks_on_the_kubeconfig_cluster() {
     let client = runtime
         .block_on(async { Client::try_default().await })
         .expect("KUBECONFIG names a usable cluster");
-    runtime.block_on(refuse_foreign_objects(&client));
+    runtime.block_on(live::refuse_foreign_objects(&client, &owner()));
     let mut juju = Juju::new();
 
     say("remove what a previous run left");
     juju.remove(0);
-    if !runtime.block_on(namespace_gone_within(&client, Duration::from_secs(120))) {
+    if !runtime.block_on(live::namespace_gone_within(
+        &client,
+        Duration::from_secs(120),
+    )) {
         say(
             "namespace cloudcasa-io of a previous run is stuck terminating (no namespace controller); nothing more can be checked on this cluster",
         );
@@ -247,40 +250,6 @@ fn assert_agent_status(status: &Option<Status>) {
             if message.starts_with(&format!("waiting for deployment {DEPLOYMENT}")) => {}
         other => panic!("unexpected status {other:?}"),
     }
-}
-
-/// Never touch a CloudCasa installation this test did not make.
-async fn refuse_foreign_objects(client: &Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    if let Some(namespace) = namespaces.get_opt(NAMESPACE).await.expect("read namespace") {
-        let found = namespace
-            .meta()
-            .labels
-            .as_ref()
-            .and_then(Owner::from_labels);
-        assert_eq!(
-            found,
-            Some(owner()),
-            "namespace {NAMESPACE} exists and was not made by this test; refusing to touch it"
-        );
-    }
-}
-
-async fn namespace_gone_within(client: &Client, limit: Duration) -> bool {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if namespaces
-            .get_opt(NAMESPACE)
-            .await
-            .expect("read namespace")
-            .is_none()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    false
 }
 
 async fn namespace_terminating_or_gone(client: &Client) -> bool {

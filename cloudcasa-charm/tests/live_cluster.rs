@@ -10,7 +10,8 @@
 //! KUBECONFIG=~/.kube/config cargo test -p cloudcasa-charm --test live_cluster -- --nocapture
 //! ```
 
-use std::io::Write;
+mod live;
+
 use std::time::Duration;
 
 use cloudcasa_charm::availability::Availability;
@@ -32,9 +33,8 @@ use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::PostParams;
 use kube::{Api, Client, Config, Resource};
 
-/// Written past the test harness's capture, so the reason shows in a plain `cargo test`.
 fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "live_cluster: {line}");
+    live::say("live_cluster", line);
 }
 
 fn owner() -> Owner {
@@ -69,11 +69,11 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
         .expect("KUBECONFIG names a usable cluster");
     let client = Client::try_from(config.clone()).expect("client from KUBECONFIG");
     let cluster = Cluster::new(client.clone()).with_retry(policy());
-    refuse_foreign_objects(&client).await;
+    live::refuse_foreign_objects(&client, &owner()).await;
 
     say("start from a clean slate");
     cluster.remove(&owner()).await.expect("cleanup");
-    if !namespace_gone_within(&client, Duration::from_secs(120)).await {
+    if !live::namespace_gone_within(&client, Duration::from_secs(120)).await {
         // A bare API server has no namespace controller: the deletion of a previous run never
         // completes, and installing must say so rather than pretend.
         let impatient = Cluster::new(client.clone()).with_retry(RetryPolicy {
@@ -229,23 +229,6 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
     say("done");
 }
 
-/// Never touch a CloudCasa installation this test did not make.
-async fn refuse_foreign_objects(client: &Client) {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    if let Some(namespace) = namespaces.get_opt(NAMESPACE).await.expect("read namespace") {
-        let found = namespace
-            .meta()
-            .labels
-            .as_ref()
-            .and_then(Owner::from_labels);
-        assert_eq!(
-            found,
-            Some(owner()),
-            "namespace {NAMESPACE} exists and was not made by this test; refusing to touch it"
-        );
-    }
-}
-
 /// Impersonating a user with no rights, apply and remove must report Forbidden.
 async fn check_missing_permissions(mut config: Config) {
     say("missing permissions: impersonate a service account with no rights");
@@ -285,23 +268,6 @@ async fn check_missing_permissions(mut config: Config) {
     assert!(matches!(outcome, Outcome::Forbidden(_)), "{outcome:?}");
     let outcome = weak.remove(&owner()).await.unwrap();
     assert!(matches!(outcome, Outcome::Forbidden(_)), "{outcome:?}");
-}
-
-async fn namespace_gone_within(client: &Client, limit: Duration) -> bool {
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if namespaces
-            .get_opt(NAMESPACE)
-            .await
-            .expect("read namespace")
-            .is_none()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    false
 }
 
 fn deployments(client: &Client) -> Api<Deployment> {

@@ -408,22 +408,22 @@ fn missing_permissions_block_without_failing_the_hook() {
     assert_eq!(out.unit_status, blocked(TRUST));
 }
 
-#[test]
-fn api_trouble_after_retrying_is_a_status_not_a_hook_error() {
+/// Everything applied but the agent, whose apply the API server answers with an error.
+fn agent_refused(code: u16, reason: &str, message: &str) -> Vec<Exchange> {
+    let deployment = objects::deployment(&spec("abc123", IMAGE));
     let mut script = vec![namespace_ours()];
     script.extend(helpers_applied());
-    script.push(
-        Exchange::apply(
-            DEPLOY,
-            json_of(&objects::deployment(&spec("abc123", IMAGE))),
-        )
-        .fails(503, "ServiceUnavailable", "etcd is down"),
-    );
+    script.push(Exchange::apply(DEPLOY, json_of(&deployment)).fails(code, reason, message));
+    script
+}
+
+#[test]
+fn api_trouble_after_retrying_is_a_status_not_a_hook_error() {
     let out = run(
         &leader(),
         Event::ConfigChanged,
         state(true, Some("abc123"), Some(&image_resource())),
-        script,
+        agent_refused(503, "ServiceUnavailable", "etcd is down"),
     )
     .unwrap();
     let Some(Status::Waiting(message)) = &out.unit_status else {
@@ -445,20 +445,11 @@ fn api_trouble_after_retrying_is_a_status_not_a_hook_error() {
     );
 
     // Rejected for good (an admission webhook): Blocked, saying why.
-    let mut script = vec![namespace_ours()];
-    script.extend(helpers_applied());
-    script.push(
-        Exchange::apply(
-            DEPLOY,
-            json_of(&objects::deployment(&spec("abc123", IMAGE))),
-        )
-        .fails(422, "Invalid", "denied by policy"),
-    );
     let out = run(
         &leader(),
         Event::UpdateStatus,
         state(true, Some("abc123"), Some(&image_resource())),
-        script,
+        agent_refused(422, "Invalid", "denied by policy"),
     )
     .unwrap();
     assert_eq!(
