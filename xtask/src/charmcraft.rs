@@ -39,6 +39,29 @@ const METADATA_KEYS: &[&str] = &[
     "website",
 ];
 
+/// charmcraft's renames into `metadata.yaml`: `title` becomes `display-name` and `links.*`
+/// become `docs`, `issues`, `source`, `website` and `maintainers` (what Charmhub shows).
+fn renamed_metadata(doc: &Mapping) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if let Some(title) = doc.get("title") {
+        out.push(("display-name", title.clone()));
+    }
+    if let Some(Value::Mapping(links)) = doc.get("links") {
+        for (link, key) in [
+            ("documentation", "docs"),
+            ("issues", "issues"),
+            ("source", "source"),
+            ("website", "website"),
+            ("contact", "maintainers"),
+        ] {
+            if let Some(value) = links.get(link) {
+                out.push((key, value.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// The only architecture we build for: the charm binary is x86_64.
 pub const ARCH: &str = "amd64";
 
@@ -139,6 +162,9 @@ pub fn load(dir: &Path) -> Result<Project> {
         if k.as_str().is_some_and(|k| METADATA_KEYS.contains(&k)) {
             metadata.insert(k.clone(), v.clone());
         }
+    }
+    for (key, value) in renamed_metadata(&doc) {
+        metadata.entry(key.into()).or_insert(value);
     }
     let legacy_metadata = read_optional(&dir.join("metadata.yaml"))?;
     let (name, metadata_yaml) = match legacy_metadata {
@@ -354,6 +380,23 @@ mod tests {
     }
 
     const BASES: &str = "bases:\n  - build-on:\n      - {name: ubuntu, channel: \"22.04\"}\n    run-on:\n      - {name: ubuntu, channel: \"22.04\"}\n      - {name: ubuntu, channel: \"24.04\"}\n";
+
+    #[test]
+    fn title_and_links_become_charmhub_metadata() {
+        let doc: Mapping = serde_yaml::from_str(
+            "name: c\ntitle: C\nlinks:\n  documentation: https://d\n  website: [https://w]\n  contact: me\n",
+        )
+        .unwrap();
+        let renamed: Mapping = renamed_metadata(&doc)
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect();
+        let expected: Mapping = serde_yaml::from_str(
+            "display-name: C\ndocs: https://d\nwebsite: [https://w]\nmaintainers: me\n",
+        )
+        .unwrap();
+        assert_eq!(renamed, expected);
+    }
 
     #[test]
     fn splits_like_charmcraft() {
