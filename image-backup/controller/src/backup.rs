@@ -12,7 +12,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::context::{Context, Error, ProgressEvent, is_conflict};
+use crate::context::{Context, Error, is_conflict};
 use crate::copier::{CopyError, CopyErrorKind, CopyRequest};
 use crate::crd::{ImageBackup, ImageBackupStatus, MANAGER, Phase};
 use crate::image::ImageRef;
@@ -98,12 +98,6 @@ async fn copy(
         Err(e) => return Err(e),
     }
     tracing::info!(backup = %name, image = %image, %destination, why, attempt = claimed.attempts, "copy started");
-    notify(
-        ctx,
-        backup,
-        &claimed,
-        format!("copying {image} to {destination} ({why})"),
-    );
     let note = format!(
         "copying {image} to {destination} (attempt {}, {why})",
         claimed.attempts
@@ -155,13 +149,6 @@ async fn run_with_heartbeat(
                 if let Err(error) = api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                     tracing::warn!(%error, backup = name, "could not record progress");
                 }
-                let _ = ctx.progress.send(ProgressEvent {
-                    name: name.to_string(),
-                    image: String::new(),
-                    phase: Phase::Running,
-                    bytes_copied: bytes,
-                    message: format!("{bytes} bytes copied"),
-                });
             }
         }
     }
@@ -227,7 +214,6 @@ async fn finish(
         ),
     };
     tracing::info!(backup = %name, phase = status.phase.as_str(), %note, "copy finished");
-    notify(ctx, backup, &status, note.clone());
     ctx.event(&backup.object_ref(&()), warning, reason, note.clone())
         .await;
     post_on_users(ctx, &name, warning, reason, &note).await;
@@ -292,17 +278,6 @@ async fn write_status(
     .await
     .map_err(Error::kube(format!("writing status of ImageBackup {name}")))?;
     Ok(())
-}
-
-fn notify(ctx: &Context, backup: &ImageBackup, status: &ImageBackupStatus, message: String) {
-    // No receivers is fine: nobody is watching.
-    let _ = ctx.progress.send(ProgressEvent {
-        name: backup.name_any(),
-        image: backup.spec.image.clone(),
-        phase: status.phase,
-        bytes_copied: status.bytes_copied,
-        message,
-    });
 }
 
 async fn post_on_users(ctx: &Context, backup: &str, warning: bool, reason: &str, note: &str) {

@@ -8,10 +8,9 @@ use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client};
-use tokio::sync::broadcast;
 
 use crate::copier::{CopyError, DockerConfig, ImageCopier};
-use crate::crd::{ImageBackup, MANAGER, Phase, SecretRef};
+use crate::crd::{ImageBackup, MANAGER, SecretRef};
 use crate::lifecycle::Policy;
 use crate::metrics::Metrics;
 use crate::users::Users;
@@ -45,16 +44,6 @@ pub struct Settings {
     pub progress_interval: Duration,
 }
 
-/// A change in a backup, for gRPC watchers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ProgressEvent {
-    pub name: String,
-    pub image: String,
-    pub phase: Phase,
-    pub bytes_copied: u64,
-    pub message: String,
-}
-
 pub struct Context {
     pub client: Client,
     pub settings: Settings,
@@ -62,7 +51,6 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub backups: Store<ImageBackup>,
     pub users: Users,
-    pub progress: broadcast::Sender<ProgressEvent>,
     recorder: Recorder,
 }
 
@@ -86,7 +74,6 @@ impl Context {
             metrics,
             backups,
             users: Users::default(),
-            progress: broadcast::channel(1024).0,
         }
     }
 

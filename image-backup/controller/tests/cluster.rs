@@ -33,7 +33,10 @@ struct Cli {
 
 async fn cluster() -> Option<Client> {
     if std::env::var_os("KUBECONFIG").is_none() {
-        eprintln!(
+        // Straight to stderr: the test harness captures eprintln! of passing tests.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED cluster integration test: KUBECONFIG is not set. Point it at a cluster \
              (kind, k3s, microk8s, or a bare kube-apiserver) to run it."
         );
