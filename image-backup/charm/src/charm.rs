@@ -15,6 +15,10 @@ use crate::status::{self, ClusterState, Observed};
 use crate::workload::{self, CONTAINER, GRPC_PORT, METRICS_PORT, WorkloadSpec};
 use crate::{actions, metrics};
 
+/// How long applying the CRD and RBAC may hold up a hook: an unreachable API server must not
+/// keep the unit from reporting its status.
+const CLUSTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Stored-state key: the fingerprint of the CRD and RBAC last applied.
 pub const APPLIED_KEY: &str = "cluster-applied";
 
@@ -159,7 +163,14 @@ impl<P: Platform> ImageBackupCharm<P> {
                 return Ok(ClusterState::Failed(format!("no Kubernetes client: {e}")));
             }
         };
-        Ok(match cluster::apply(&client, &owner, &desired).await {
+        let applying = cluster::apply(&client, &owner, &desired);
+        let Ok(applied) = tokio::time::timeout(CLUSTER_TIMEOUT, applying).await else {
+            return Ok(ClusterState::Failed(format!(
+                "the API server did not answer within {}s",
+                CLUSTER_TIMEOUT.as_secs()
+            )));
+        };
+        Ok(match applied {
             Ok(Outcome::Done) => {
                 tracing::info!("applied the controller's CRD and RBAC");
                 model.store(APPLIED_KEY, &fingerprint)?;
