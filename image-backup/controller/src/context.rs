@@ -51,7 +51,7 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub backups: Store<ImageBackup>,
     pub users: Users,
-    recorder: Recorder,
+    reporter: Reporter,
 }
 
 impl Context {
@@ -67,7 +67,7 @@ impl Context {
             instance: Some(settings.identity.clone()),
         };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             client,
             settings,
             copier,
@@ -90,7 +90,11 @@ impl Context {
             action: "Backup".to_string(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, on).await {
+        // A Recorder per event: a shared one caches every event it posted for six minutes so it
+        // can fold repeats into a series, but our notes are unique (image, attempt), so nothing
+        // ever folds, and with thousands of backups that cache was most of the heap.
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        if let Err(error) = recorder.publish(&event, on).await {
             tracing::warn!(%error, reason, object = ?on.name, "could not post event");
         }
     }
