@@ -169,7 +169,7 @@ fn malformed_environment_exits_one_naming_the_variable() {
 fn missing_variable_for_the_hook_kind_is_named() {
     let s = setup();
     let out = s.run(
-        "hooks/backup-relation-changed",
+        "hooks/backup-relation-joined",
         &[
             ("JUJU_RELATION", "backup"),
             ("JUJU_RELATION_ID", "backup:1"),
