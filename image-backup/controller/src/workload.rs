@@ -30,6 +30,12 @@ pub trait Workload:
     fn is_ready(&self) -> bool;
 }
 
+/// Deployments and StatefulSets: replicas wanted (default 1) > 0 and all of them ready.
+fn replicas_ready(wanted: Option<i32>, ready: Option<i32>) -> bool {
+    let wanted = wanted.unwrap_or(1);
+    wanted > 0 && ready.unwrap_or(0) == wanted
+}
+
 impl Workload for Deployment {
     const KIND: &'static str = "Deployment";
 
@@ -38,13 +44,10 @@ impl Workload for Deployment {
     }
 
     fn is_ready(&self) -> bool {
-        let wanted = self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = self
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        wanted > 0 && ready == wanted
+        replicas_ready(
+            self.spec.as_ref().and_then(|s| s.replicas),
+            self.status.as_ref().and_then(|s| s.ready_replicas),
+        )
     }
 }
 
@@ -56,13 +59,10 @@ impl Workload for StatefulSet {
     }
 
     fn is_ready(&self) -> bool {
-        let wanted = self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = self
-            .status
-            .as_ref()
-            .and_then(|s| s.ready_replicas)
-            .unwrap_or(0);
-        wanted > 0 && ready == wanted
+        replicas_ready(
+            self.spec.as_ref().and_then(|s| s.replicas),
+            self.status.as_ref().and_then(|s| s.ready_replicas),
+        )
     }
 }
 
