@@ -1,6 +1,5 @@
 //! Changes: Pebble's record of an asynchronous operation, and waiting for one to finish.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -8,43 +7,12 @@ use serde::Deserialize;
 use super::client::{Client, Method, decode_result};
 use super::error::{Error, Result};
 
-/// A change id: lowercase letters and digits, as Pebble's client checks before putting it in
-/// a URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-pub struct ChangeId(String);
-
-impl ChangeId {
-    /// Checks and wraps an id.
-    pub fn new(id: impl Into<String>) -> Result<Self> {
-        let id = id.into();
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(Error::InvalidArgument(format!("invalid change ID {id:?}")));
-        }
-        Ok(Self(id))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ChangeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ChangeId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        ChangeId::new(s).map_err(serde::de::Error::custom)
-    }
-}
+url_id!(
+    /// A change id: lowercase letters and digits, as Pebble's client checks before putting it in
+    /// a URL.
+    ChangeId,
+    "change"
+);
 
 string_enum! {
     /// The status of a change or task.

@@ -160,6 +160,52 @@ macro_rules! string_enum {
     };
 }
 
+/// A Pebble object id that goes into a URL path: lowercase letters and digits, checked as
+/// Pebble's client checks them, on construction and on deserialisation.
+macro_rules! url_id {
+    ($(#[$meta:meta])* $name:ident, $what:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Checks and wraps an id.
+            pub fn new(id: impl Into<String>) -> $crate::pebble::Result<Self> {
+                let id = id.into();
+                if id.is_empty()
+                    || !id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                {
+                    return Err($crate::pebble::Error::InvalidArgument(format!(
+                        concat!("invalid ", $what, " ID {:?}"),
+                        id
+                    )));
+                }
+                Ok(Self(id))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(deserializer)?;
+                $name::new(s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod changes;
 mod checks;
 mod client;

@@ -1,13 +1,12 @@
 //! Notices: events recorded by Pebble (custom notices behind `pebble-custom-notice`).
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use super::client::{Client, Method};
 use super::duration::GoDuration;
-use super::error::{Error, Result};
+use super::error::Result;
 
 string_enum! {
     /// The type of a notice.
@@ -21,42 +20,11 @@ string_enum! {
     }
 }
 
-/// A notice id (digits today; letters allowed for the future, as in Pebble's client).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct NoticeId(String);
-
-impl NoticeId {
-    /// Checks and wraps an id.
-    pub fn new(id: impl Into<String>) -> Result<Self> {
-        let id = id.into();
-        if id.is_empty()
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(Error::InvalidArgument(format!("invalid notice ID {id:?}")));
-        }
-        Ok(Self(id))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for NoticeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for NoticeId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        NoticeId::new(s).map_err(serde::de::Error::custom)
-    }
-}
+url_id!(
+    /// A notice id (digits today; letters allowed for the future, as in Pebble's client).
+    NoticeId,
+    "notice"
+);
 
 /// A notice (`GET /v1/notices/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
