@@ -46,6 +46,8 @@ pub mod platform;
 pub mod provider;
 pub mod requirer;
 pub mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod workload;
 
 pub use charm::ImageBackupCharm;

@@ -1,28 +1,18 @@
 //! What the state-transition tests run the charm against besides the harness's fake Pebble: a
-//! fake controller serving the real gRPC API on a loopback port and a mock Kubernetes API
-//! server, each on a runtime thread of its own (the hook runs on a runtime charm-core builds
-//! per hook).
+//! fake controller serving the real gRPC API on a loopback port (the crate's `testing`
+//! feature, shared with the end-to-end tests) and a mock Kubernetes API server, each on a
+//! runtime thread of its own (the hook runs on a runtime charm-core builds per hook).
 
 #![allow(dead_code)] // Each test file uses a part.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use charm_core::Metadata;
 use image_backup_charm::ImageBackupCharm;
 use image_backup_charm::platform::Platform;
-use proto::image_backup::v1::image_backup_service_server::{
-    ImageBackupService, ImageBackupServiceServer,
-};
-use proto::image_backup::v1::{
-    Backup, BackupEvent, BackupNowRequest, BackupNowResponse, BackupPhase, GetBackupRequest,
-    ListBackupsRequest, ListBackupsResponse, RestoreOriginalsRequest, RestoreOriginalsResponse,
-    RestoredWorkload, WatchBackupsRequest,
-};
-use tonic::{Request, Response, Status};
-
-pub const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+use image_backup_charm::testing::background_runtime;
+pub use image_backup_charm::testing::{DIGEST, FakeController, backup};
 
 /// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
 pub fn relation_changed(relation: &charm_core::testing::Relation) -> charm_core::Event {
@@ -78,163 +68,6 @@ pub fn use_kube(mock: &MockKube) {
     KUBE.with(|k| *k.borrow_mut() = Some(mock.clone()));
 }
 
-/// A runtime on its own thread, for servers that outlive one hook.
-fn background_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// An in-memory controller behind the real generated gRPC server.
-#[derive(Clone, Default)]
-pub struct FakeController {
-    pub backups: Arc<Mutex<BTreeMap<String, Backup>>>,
-    pub calls: Arc<Mutex<Vec<String>>>,
-    pub restorable: Arc<Mutex<Vec<RestoredWorkload>>>,
-}
-
-impl FakeController {
-    pub fn with(self, backup: Backup) -> Self {
-        self.backups
-            .lock()
-            .unwrap()
-            .insert(backup.source.clone(), backup);
-        self
-    }
-
-    pub fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
-    }
-
-    fn call(&self, what: String) {
-        self.calls.lock().unwrap().push(what);
-    }
-}
-
-pub fn backup(source: &str, phase: BackupPhase) -> Backup {
-    let done = phase == BackupPhase::Done;
-    Backup {
-        name: format!("ib-{}", source.replace(['/', ':', '.'], "-")),
-        source: source.into(),
-        backup_reference: if done {
-            format!("reg.example:5000/backups/{source}")
-        } else {
-            String::new()
-        },
-        backup_digest: if done { DIGEST.into() } else { String::new() },
-        phase: phase.into(),
-        error: if phase == BackupPhase::Failed {
-            "unauthorized".into()
-        } else {
-            String::new()
-        },
-        ..Backup::default()
-    }
-}
-
-type EventStream =
-    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<BackupEvent, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl ImageBackupService for FakeController {
-    async fn list_backups(
-        &self,
-        _: Request<ListBackupsRequest>,
-    ) -> Result<Response<ListBackupsResponse>, Status> {
-        self.call("ListBackups".into());
-        let backups = self.backups.lock().unwrap().values().cloned().collect();
-        Ok(Response::new(ListBackupsResponse { backups }))
-    }
-
-    async fn get_backup(
-        &self,
-        request: Request<GetBackupRequest>,
-    ) -> Result<Response<Backup>, Status> {
-        let source = request.into_inner().source;
-        self.call(format!("GetBackup {source}"));
-        match self.backups.lock().unwrap().get(&source) {
-            Some(b) => Ok(Response::new(b.clone())),
-            None => Err(Status::not_found(format!("no backup of {source}"))),
-        }
-    }
-
-    async fn backup_now(
-        &self,
-        request: Request<BackupNowRequest>,
-    ) -> Result<Response<BackupNowResponse>, Status> {
-        let r = request.into_inner();
-        self.call(format!("BackupNow {} force={}", r.source, r.force));
-        if r.source.contains("unavailable") {
-            return Err(Status::unavailable("not the leader"));
-        }
-        let mut backups = self.backups.lock().unwrap();
-        let created = !backups.contains_key(&r.source);
-        let entry = backups
-            .entry(r.source.clone())
-            .or_insert_with(|| backup(&r.source, BackupPhase::Pending));
-        Ok(Response::new(BackupNowResponse {
-            backup: Some(entry.clone()),
-            created,
-        }))
-    }
-
-    type WatchBackupsStream = EventStream;
-
-    async fn watch_backups(
-        &self,
-        _: Request<WatchBackupsRequest>,
-    ) -> Result<Response<EventStream>, Status> {
-        Err(Status::unimplemented("not used by the charm"))
-    }
-
-    async fn restore_originals(
-        &self,
-        request: Request<RestoreOriginalsRequest>,
-    ) -> Result<Response<RestoreOriginalsResponse>, Status> {
-        let namespace = request.into_inner().namespace;
-        self.call(format!("RestoreOriginals {namespace:?}"));
-        let workloads = self
-            .restorable
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|w| namespace.is_empty() || w.namespace == namespace)
-            .cloned()
-            .collect();
-        Ok(Response::new(RestoreOriginalsResponse { workloads }))
-    }
-}
-
-/// A fake controller served on a loopback port until dropped.
-pub struct ControllerServer {
-    pub address: String,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl FakeController {
-    pub fn serve(&self) -> ControllerServer {
-        let runtime = background_runtime();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
-        let service = ImageBackupServiceServer::new(self.clone());
-        runtime.spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
-                .unwrap();
-        });
-        ControllerServer {
-            address,
-            _runtime: runtime,
-        }
-    }
-}
-
 /// One request the mock API server received.
 #[derive(Debug, Clone)]
 pub struct KubeRequest {
@@ -263,7 +96,7 @@ impl MockKube {
         >();
         let requests: Arc<Mutex<Vec<KubeRequest>>> = Arc::default();
         let recorded = requests.clone();
-        let runtime = background_runtime();
+        let runtime = background_runtime().unwrap();
         runtime.spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
                 let (parts, body) = request.into_parts();
