@@ -1,22 +1,19 @@
 //! The Pebble layer's environment against the controller's own command line parser: every
 //! `IMAGE_BACKUP_*` variable the charm sets must be one the controller reads, with a value it
-//! accepts.
+//! accepts, and the credentials file the charm pushes must be one the controller can use.
 
 use std::collections::BTreeSet;
 
 use clap::{Args as _, FromArgMatches as _};
 use image_backup_charm::config::{RecheckInterval, Settings};
+use image_backup_charm::credentials::RegistryCredentials;
 use image_backup_charm::workload::{self, SERVICE, WorkloadSpec};
 use image_backup_controller::{Args, ControllerConfig};
 
 /// Variables the layer sets that `controller run`'s flags do not read, and why.
-const NOT_CONTROLLER_FLAGS: [&str; 2] = [
+const NOT_CONTROLLER_FLAGS: [&str; 1] = [
     // Read by the `image-backup` binary's main for its log filter.
     "IMAGE_BACKUP_LOG",
-    // The credentials file: the controller does not read it yet (it reads credentials from a
-    // Kubernetes secret named by --registry-secret). When it does, this test fails: drop the
-    // entry.
-    "IMAGE_BACKUP_REGISTRY_CREDENTIALS_FILE",
 ];
 
 #[test]
@@ -35,6 +32,24 @@ fn the_controller_accepts_the_layer_environment() {
         with_credentials: true,
     });
     let env = &layer.services[SERVICE].environment;
+    assert_eq!(
+        env[workload::CREDENTIALS_FILE_ENV],
+        workload::CREDENTIALS_PATH
+    );
+    // The file as the charm writes it, where the test can put it.
+    let credentials = RegistryCredentials::from_secret(
+        &[("username", "robot"), ("password", "s3cret")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.json");
+    std::fs::write(
+        &file,
+        credentials.docker_config_json(settings.registry_host()),
+    )
+    .unwrap();
 
     let command = Args::augment_args(clap::Command::new("run"));
     let mut argv = vec!["run".to_string()];
@@ -48,6 +63,11 @@ fn the_controller_accepts_the_layer_environment() {
             continue;
         };
         let long = arg.get_long().unwrap();
+        let value = if name == workload::CREDENTIALS_FILE_ENV {
+            file.to_str().unwrap()
+        } else {
+            value.as_str()
+        };
         if arg.get_action().takes_values() {
             argv.push(format!("--{long}={value}"));
         } else if value == "true" {
@@ -80,4 +100,15 @@ fn the_controller_accepts_the_layer_environment() {
     assert_eq!(config.metrics_addr.port(), workload::METRICS_PORT);
     assert_eq!(config.grpc_addr.port(), workload::GRPC_PORT);
     assert!(config.leader_election);
+    let parsed = image_backup_copier::CredentialStore::from_dockerconfigjson_secret(
+        &config
+            .registry_credentials
+            .expect("the credentials file is read")
+            .0,
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.get("registry.example.com:5000"),
+        Some(&image_backup_copier::Credentials::basic("robot", "s3cret"))
+    );
 }

@@ -2,10 +2,12 @@
 //! validated configuration they turn into.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::context::RolloutMode;
-use image_backup_copier::BackupNaming;
+use crate::copier::DockerConfig;
+use image_backup_copier::{BackupNaming, CredentialStore};
 
 /// `image-backup controller run` flags.
 #[derive(clap::Args, Clone, Debug)]
@@ -57,6 +59,10 @@ pub struct Args {
     /// credentials.
     #[arg(long, env = "IMAGE_BACKUP_REGISTRY_SECRET")]
     pub registry_secret: Option<String>,
+    /// Docker `config.json` file with the backup registry's credentials (what the charm writes
+    /// from a Juju secret). Read once at start; takes precedence over `--registry-secret`.
+    #[arg(long, env = "IMAGE_BACKUP_REGISTRY_CREDENTIALS_FILE")]
+    pub registry_credentials_file: Option<PathBuf>,
     /// Registries (`host[:port]`) spoken to over plain HTTP (loopback ones always are).
     #[arg(long, env = "IMAGE_BACKUP_INSECURE_REGISTRIES", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
@@ -83,6 +89,8 @@ pub struct ControllerConfig {
     pub metrics_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub registry_secret: Option<String>,
+    /// The content of `--registry-credentials-file`, checked to parse.
+    pub registry_credentials: Option<DockerConfig>,
     pub insecure_registries: Vec<String>,
     pub identity: String,
     pub leader_election: bool,
@@ -100,6 +108,8 @@ pub enum ConfigError {
     MaxAttempts,
     #[error("--recheck-interval must be at least 1s")]
     RecheckInterval,
+    #[error("--registry-credentials-file {path}: {reason}")]
+    CredentialsFile { path: String, reason: String },
 }
 
 impl TryFrom<Args> for ControllerConfig {
@@ -107,6 +117,10 @@ impl TryFrom<Args> for ControllerConfig {
 
     fn try_from(args: Args) -> Result<Self, ConfigError> {
         let naming = backup_naming(&args.backup_registry)?;
+        let registry_credentials = match &args.registry_credentials_file {
+            Some(path) => Some(credentials_file(path)?),
+            None => None,
+        };
         if !crate::naming::is_dns_label(&args.namespace) {
             return Err(ConfigError::Namespace(args.namespace));
         }
@@ -144,6 +158,7 @@ impl TryFrom<Args> for ControllerConfig {
             metrics_addr: args.metrics_addr,
             grpc_addr: args.grpc_addr,
             registry_secret: args.registry_secret.filter(|s| !s.is_empty()),
+            registry_credentials,
             insecure_registries: args
                 .insecure_registries
                 .into_iter()
@@ -170,6 +185,22 @@ fn backup_naming(value: &str) -> Result<BackupNaming, ConfigError> {
         value: value.to_string(),
         reason: e.to_string(),
     })
+}
+
+/// Reads a Docker `config.json` and checks it now, so that a bad file stops the controller at
+/// start with its path named instead of failing every copy later.
+fn credentials_file(path: &Path) -> Result<DockerConfig, ConfigError> {
+    let error = |reason: String| ConfigError::CredentialsFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let store =
+        CredentialStore::from_dockerconfigjson_secret(&bytes).map_err(|e| error(e.to_string()))?;
+    if store.is_empty() {
+        return Err(error("it holds no registry credentials".into()));
+    }
+    Ok(DockerConfig(bytes))
 }
 
 /// The pod's hostname and this process's id: unique per run, so a restarted pod never mistakes
@@ -301,6 +332,46 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    #[test]
+    fn the_credentials_file_is_read_and_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("config.json");
+        let json = br#"{"auths": {"backup.local:5000": {"auth": "cm9ib3Q6czNjcmV0"}}}"#;
+        std::fs::write(&good, json).unwrap();
+        let c = config(&[
+            "--backup-registry",
+            "backup.local:5000",
+            "--registry-credentials-file",
+            good.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(c.registry_credentials, Some(DockerConfig(json.to_vec())));
+
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, b"{\"auths\": {\"r\": {\"auth\": \"bm8tY29sb24=\"}}}").unwrap();
+        let missing = dir.path().join("missing.json");
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, b"{\"auths\": {}}").unwrap();
+        for (path, reason) in [
+            (&bad, "USER:PASSWORD"),
+            (&missing, "No such file"),
+            (&empty, "no registry credentials"),
+        ] {
+            let err = config(&[
+                "--backup-registry",
+                "backup.local:5000",
+                "--registry-credentials-file",
+                path.to_str().unwrap(),
+            ])
+            .unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                shown.contains(path.to_str().unwrap()) && shown.contains(reason),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct Settings {
     pub scope: Scope,
     pub policy: Policy,
     pub rollout: RolloutMode,
+    /// The backup registry's credentials file (a Docker `config.json`), read at start.
+    pub registry_credentials: Option<DockerConfig>,
     /// `kubernetes.io/dockerconfigjson` secret with the backup registry's credentials.
     pub registry_secret: Option<String>,
     /// How often a running copy writes its progress (and proves it is alive).
@@ -99,14 +101,16 @@ impl Context {
         }
     }
 
-    /// Credentials for a copy: the registry secret, then the given pull secrets. A pull secret
-    /// that cannot be read is skipped with a warning (the image may well be public); the
-    /// registry secret, when one is configured, must be readable.
+    /// Credentials for a copy, earlier ones winning: the credentials file, the registry
+    /// secret, then the given pull secrets. A pull secret that cannot be read is skipped with a
+    /// warning (the image may well be public); the registry secret, when one is configured,
+    /// must be readable.
     pub async fn credentials(
         &self,
         pull_secrets: &[SecretRef],
     ) -> Result<Vec<DockerConfig>, Error> {
-        let mut configs = Vec::new();
+        let mut configs: Vec<DockerConfig> =
+            self.settings.registry_credentials.iter().cloned().collect();
         if let Some(name) = &self.settings.registry_secret {
             let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.settings.namespace);
             let secret = api.get(name).await.map_err(|source| Error::Kube {
@@ -202,6 +206,17 @@ pub fn is_conflict(error: &kube::Error) -> bool {
 mod tests {
     use super::*;
     use k8s_openapi::ByteString;
+
+    #[tokio::test]
+    async fn the_credentials_file_comes_first_and_needs_no_api_call() {
+        let file = DockerConfig(br#"{"auths": {}}"#.to_vec());
+        let f = crate::fixtures::fixture(Settings {
+            registry_credentials: Some(file.clone()),
+            ..crate::fixtures::settings()
+        });
+        // No secret configured and no pull secrets: the fixture's API server is never asked.
+        assert_eq!(f.ctx.credentials(&[]).await.unwrap(), vec![file]);
+    }
 
     #[test]
     fn docker_config_needs_the_right_type_and_key() {

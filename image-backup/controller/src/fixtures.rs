@@ -37,6 +37,7 @@ pub fn settings() -> Settings {
         },
         policy: Policy::default(),
         rollout: RolloutMode::Off,
+        registry_credentials: None,
         registry_secret: None,
         progress_interval: Duration::from_secs(5),
     }

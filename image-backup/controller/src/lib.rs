@@ -30,6 +30,10 @@
 //! - Excluded namespaces are filtered by the API server (a `metadata.namespace!=` field
 //!   selector); cached workloads keep only what the reconciler reads, and only changes to
 //!   readiness, images or pull secrets trigger a reconcile.
+//! - Registry credentials, earlier ones winning: `--registry-credentials-file` (a Docker
+//!   `config.json`, what the charm writes from a Juju secret; read and checked at start, so a
+//!   new file takes a restart, which the charm does), the `--registry-secret` Secret, then the
+//!   workload's pull secrets.
 //! - An `ImageBackup` records the pull secrets of the workload that created it; workloads that
 //!   run the same image later do not add theirs.
 //! - Copies run inside the reconcile, so `--concurrency` bounds parallel copies too.

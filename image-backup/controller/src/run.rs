@@ -70,6 +70,7 @@ impl ControllerConfig {
                 ..Policy::default()
             },
             rollout: self.rollout,
+            registry_credentials: self.registry_credentials.clone(),
             registry_secret: self.registry_secret.clone(),
             progress_interval: Duration::from_secs(10),
         }
