@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | [`backup::v1`] | `charms.backup.v1` | the `backup` interface (backup-integrator, bacula-fd), wire-compatible with the Python library |
 //! | [`image_backup::v1`] | `charms.image_backup.v1` | the `image-backup` interface and the controller's `ImageBackupService` gRPC API |
+//! | [`image_backup::requirer`] | | the `image-backup` requirer's side, for charms written with charm-core |
 //!
 //! The `.proto` files under `proto/` are the source of truth and carry the documentation; each
 //! package is versioned (`...v1`) so that a `v2` can live beside it while peers migrate.

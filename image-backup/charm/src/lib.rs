@@ -44,7 +44,7 @@ pub mod metrics;
 pub mod oci_image;
 pub mod platform;
 pub mod provider;
-pub mod requirer;
+pub use proto::image_backup::requirer;
 pub mod status;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,12 +1,14 @@
 //! The requirer side of the `image-backup` relation, for charms that want their images
-//! protected (cloudcasa-charm first).
+//! protected (cloudcasa-charm first): the "charm library" of the interface, kept beside its
+//! contract so that a requiring charm depends on `proto` and charm-core only, not on the
+//! image-backup charm (its gRPC client, Kubernetes and Pebble code).
 //!
 //! Two calls in a reconcile are enough:
 //!
 //! ```no_run
 //! # use charm_core::{Model, Status};
 //! # fn reconcile(model: &Model, agent_image: &str) -> Result<(), Box<dyn std::error::Error>> {
-//! use image_backup_charm::requirer::{self, Protection};
+//! use proto::image_backup::requirer::{self, Protection};
 //!
 //! // Leader only (others skip the write): ask for the agent image to be backed up.
 //! requirer::request(model, "image-backup", &[agent_image.to_string()])?;
@@ -23,7 +25,8 @@ use std::fmt;
 use charm_core::contract::{PublishError, Published, RemoteError, publish_all, read_remote};
 use charm_core::event::RelationId;
 use charm_core::{Model, ModelError};
-use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData, ImageBackupRequirerData};
+
+use super::v1::{BackedUpImage, ImageBackupProviderData, ImageBackupRequirerData};
 
 /// Asks every relation on `endpoint` to protect `images` (leader only: a non-leader gets
 /// [`Published::NotLeader`] and writes nothing). Invalid references are refused before anything

@@ -1,17 +1,26 @@
-//! The requirer helper, in a small requirer charm, against bags the provider (this charm)
-//! writes.
-
-mod support;
+//! The requirer helper, in a small requirer charm, against bags encoded as the provider (the
+//! image-backup charm) encodes them.
 
 use charm_core::contract::BagCodec;
-use charm_core::event::Event;
+use charm_core::event::{Event, RelationEvent};
 use charm_core::testing::{Context, Relation, State};
 use charm_core::{Charm, CharmError, Metadata, Model, Status};
-use image_backup_charm::requirer::{self, Protection};
+use proto::image_backup::requirer::{self, Protection};
 use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData};
-use support::{DIGEST, relation_changed};
 
 const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.4";
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
+fn relation_changed(relation: &Relation) -> Event {
+    Event::RelationChanged(RelationEvent {
+        endpoint: relation.endpoint.clone(),
+        id: relation.id,
+        remote_app: relation.remote_app.clone(),
+        remote_unit: relation.first_unit().map(str::to_string),
+        departing_unit: None,
+    })
+}
 
 /// Asks for its one image to be protected and says how it stands, as cloudcasa-charm would.
 #[derive(Default)]
