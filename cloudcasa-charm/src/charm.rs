@@ -5,6 +5,9 @@
 //!   the desired objects from the config and the attached image and applies them; every other
 //!   unit only reads the deployment. Both then report one status ([`crate::status::decide`]).
 //!   update-status thereby re-applies every five minutes, which also repairs drift.
+//!   The `image-backup` relation's events reconcile too: related, the leader also asks for the
+//!   agent's image to be backed up, and every unit adds how that stands to its status message
+//!   ([`crate::protection`]); during `image-backup-relation-broken` the relation no longer counts.
 //! - `stop` does nothing: it also fires when the charm's pod is merely restarted.
 //! - `remove` deletes the cluster role binding and the namespace, but only when the whole
 //!   application is going away (`goal-state` has no unit left that is not dying: ops'
@@ -27,11 +30,12 @@ use crate::agent_image;
 use crate::cluster::Removed;
 use crate::cluster_id::ClusterId;
 use crate::connection::{Connect, Inferred};
-use crate::image::UnitName;
+use crate::image::{Image, UnitName};
 use crate::objects::{AgentSpec, CLUSTER_ROLE_BINDING, Desired, NAMESPACE};
 use crate::outcome::{Forbidden, Outcome};
 use crate::owner::Owner;
-use crate::resource::OciImage;
+use crate::protection;
+use crate::resource::{OciImage, ResourceError};
 use crate::status::{Report, Status, decide};
 
 /// The config option holding the cluster's CloudCasa identifier.
@@ -71,39 +75,80 @@ impl<C: Connect> Charm for CloudCasa<C> {
     }
 
     async fn reconcile(&mut self, model: &Model) -> Result<(), CharmError> {
-        let status = self.converge(model).await?;
+        // Related, the resource is read before the cluster is reached: asking for the image's
+        // backup needs only its reference.
+        let fetched = protection::is_related(model)?.then(|| OciImage::fetch(model));
+        let from_resource = fetched
+            .as_ref()
+            .and_then(|found| found.as_ref().ok())
+            .map(|found| found.image.clone());
+        let converged = self.converge(model, fetched).await?;
+        let agent_image = converged.agent_image.or(from_resource);
+        let note = protection::reconcile(model, agent_image.as_ref())?;
+        let status = converged.status;
+        let suffix = note.as_ref().map(|n| format!("; {n}")).unwrap_or_default();
         // The status carries any error in full: logging it is logging everything.
         match &status {
-            Status::Active => tracing::info!("agent deployed and available"),
-            Status::Waiting(message) => tracing::info!("waiting: {message}"),
-            Status::Blocked(message) => tracing::warn!("blocked: {message}"),
+            Status::Active => tracing::info!("agent deployed and available{suffix}"),
+            Status::Waiting(message) => tracing::info!("waiting: {message}{suffix}"),
+            Status::Blocked(message) => tracing::warn!("blocked: {message}{suffix}"),
         }
-        model.add_status(status.into());
+        model.add_status(status.noted(note.as_ref()));
         Ok(())
     }
 }
 
+/// What converging came to.
+struct Converged {
+    status: Status,
+    /// The image the agent runs, when the leader found it.
+    agent_image: Option<Image>,
+}
+
+impl Converged {
+    fn status(status: Status) -> Self {
+        Self {
+            status,
+            agent_image: None,
+        }
+    }
+}
+
 impl<C: Connect> CloudCasa<C> {
-    /// Applies (leader) or reads (others), and says how it went.
-    async fn converge(&self, model: &Model) -> Result<Status, CharmError> {
+    /// Applies (leader) or reads (others), and says how it went. `fetched` is the resource when
+    /// this hook has read it already.
+    async fn converge(
+        &self,
+        model: &Model,
+        fetched: Option<Result<OciImage, ResourceError>>,
+    ) -> Result<Converged, CharmError> {
         let application = model.app_name();
         let owner = Owner::new(model.model_name(), application)?;
         let configured = model.config()?.string(CLUSTER_ID_OPTION)?;
         let cluster_id = ClusterId::parse(configured.as_deref().unwrap_or_default());
         let cluster = match self.connect.connect().await {
             Ok(cluster) => cluster,
-            Err(e) => return Ok(Status::Blocked(format!("cannot reach Kubernetes: {e}"))),
+            Err(e) => {
+                return Ok(Converged::status(Status::Blocked(format!(
+                    "cannot reach Kubernetes: {e}"
+                ))));
+            }
         };
         if !model.is_leader()? {
             let read = cluster.availability(&owner).await;
-            return Ok(decide(application, &cluster_id, Report::Read(&read)));
+            return Ok(Converged::status(decide(
+                application,
+                &cluster_id,
+                Report::Read(&read),
+            )));
         }
+        let mut image = None;
         let desired = match &cluster_id {
             // Everything but the agent, which cannot register without an identifier.
             Err(_) => Desired::without_agent(&owner),
             Ok(id) => {
                 let unit = UnitName::parse(model.unit_name())?;
-                let resource = OciImage::fetch(model);
+                let resource = fetched.unwrap_or_else(|| OciImage::fetch(model));
                 match agent_image::find(resource, &cluster, model.model_name(), &unit).await {
                     Ok(found) => {
                         if found.credentials.is_some() {
@@ -114,6 +159,7 @@ impl<C: Connect> CloudCasa<C> {
                                 found.image
                             );
                         }
+                        image = Some(found.image.clone());
                         Desired::with_agent(&AgentSpec {
                             cluster_id: id.clone(),
                             image: found.image,
@@ -121,13 +167,20 @@ impl<C: Connect> CloudCasa<C> {
                         })
                     }
                     Err(no_image) => {
-                        return Ok(decide(application, &cluster_id, Report::NoImage(&no_image)));
+                        return Ok(Converged::status(decide(
+                            application,
+                            &cluster_id,
+                            Report::NoImage(&no_image),
+                        )));
                     }
                 }
             }
         };
         let applied = cluster.apply(&desired).await;
-        Ok(decide(application, &cluster_id, Report::Applied(&applied)))
+        Ok(Converged {
+            status: decide(application, &cluster_id, Report::Applied(&applied)),
+            agent_image: image,
+        })
     }
 
     /// Cleans up if the application is going away.

@@ -17,6 +17,9 @@
 //! - [`retry`] and [`outcome`]: API errors are retried inside the call within a bounded time;
 //!   403 is an [`outcome::Outcome::Forbidden`], not an error.
 //! - [`status`]: the pure decision from all that to the unit's status.
+//! - [`protection`]: the optional `image-backup` relation: the leader asks the image-backup charm
+//!   to back up the agent's image, and every unit's status message ends with how that stands
+//!   (nothing is added, asked or written without the relation).
 //!
 //! Choices a user would otherwise have to guess:
 //! - `clusterid` empty or invalid: everything but the deployment is applied, and an existing
@@ -41,6 +44,7 @@ pub mod image;
 pub mod objects;
 pub mod outcome;
 pub mod owner;
+pub mod protection;
 pub mod resource;
 pub mod retry;
 pub mod status;

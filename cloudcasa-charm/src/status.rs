@@ -160,13 +160,26 @@ fn no_image(
     ))
 }
 
+impl Status {
+    /// As charm-core's status, with `note` (what an optional relation adds) after the message:
+    /// `<message>; <note>`, or the note alone when Active, whose message is empty.
+    pub fn noted(self, note: Option<&impl fmt::Display>) -> charm_core::Status {
+        let with_note = |message: String| match note {
+            None => message,
+            Some(note) if message.is_empty() => note.to_string(),
+            Some(note) => format!("{message}; {note}"),
+        };
+        match self {
+            Status::Active => charm_core::Status::active(with_note(String::new())),
+            Status::Waiting(message) => charm_core::Status::waiting(with_note(message)),
+            Status::Blocked(message) => charm_core::Status::blocked(with_note(message)),
+        }
+    }
+}
+
 impl From<Status> for charm_core::Status {
     fn from(status: Status) -> Self {
-        match status {
-            Status::Active => Self::active(""),
-            Status::Waiting(message) => Self::waiting(message),
-            Status::Blocked(message) => Self::blocked(message),
-        }
+        status.noted(None::<&String>)
     }
 }
 
@@ -449,6 +462,24 @@ mod tests {
             charm_core::Status::from(blocked("b")),
             charm_core::Status::blocked("b")
         );
+    }
+
+    #[test]
+    fn a_note_follows_the_message() {
+        let note = "image backed up as reg.example/a:1";
+        assert_eq!(
+            Status::Active.noted(Some(&note)),
+            charm_core::Status::active(note)
+        );
+        assert_eq!(
+            waiting("w").noted(Some(&note)),
+            charm_core::Status::waiting(format!("w; {note}"))
+        );
+        assert_eq!(
+            blocked("b").noted(Some(&note)),
+            charm_core::Status::blocked(format!("b; {note}"))
+        );
+        assert_eq!(blocked("b").noted(None::<&String>), blocked("b").into());
     }
 
     #[test]

@@ -704,3 +704,5 @@ fn remove_fails_the_hook_while_the_binding_cannot_be_deleted() {
         "{error}"
     );
 }
+
+mod protection;
