@@ -175,19 +175,16 @@ impl ImageCopier for RegistryCopier {
                     progress.send_modify(|total| *total += bytes);
                 }
             };
-            // The copier's future trips rustc's Send inference for higher-ranked closures
-            // (rust-lang/rust#102211), so it cannot be boxed as Send or spawned. It runs on a
-            // blocking-pool thread driven by this runtime's handle instead; the blocking pool
-            // is as large as needed and copies are bounded by the controller's concurrency.
-            // Dropping this future does not cancel that copy; the process exits on shutdown.
-            let runtime = tokio::runtime::Handle::current();
-            let (source, destination) = (request.source.reference().clone(), request.destination);
-            let report = tokio::task::spawn_blocking(move || {
-                runtime.block_on(copier.copy(&source, &destination, on_progress))
-            })
-            .await
-            .map_err(|e| CopyError::new(CopyErrorKind::Transfer, format!("copy task failed: {e}")))?
-            .map_err(copy_error)?;
+            // Awaited in place: dropping this future (a cancelled reconcile, shutdown) stops
+            // the copy; the copier's `Copier::copy` future is Send (a test there says so).
+            let report = copier
+                .copy(
+                    request.source.reference(),
+                    &request.destination,
+                    on_progress,
+                )
+                .await
+                .map_err(copy_error)?;
             Ok(CopyOutcome {
                 source_digest: report.source_digest.to_string(),
                 backup_digest: report.destination_digest.to_string(),

@@ -313,8 +313,10 @@ impl Copier {
         counters: &Arc<Counters>,
         progress: &Arc<dyn Progress>,
     ) -> Result<(), Error> {
-        futures::stream::iter(&plan.blobs)
-            .map(|blob| self.copy_blob(src, dst, blob, counters, progress))
+        // Owned items: a closure over `&Descriptor` is higher-ranked, and rustc then cannot
+        // prove the whole copy future Send (rust-lang/rust#102211).
+        futures::stream::iter(plan.blobs.iter().cloned())
+            .map(|blob| async move { self.copy_blob(src, dst, &blob, counters, progress).await })
             .buffer_unordered(self.jobs)
             .try_for_each(|()| async { Ok(()) })
             .await
@@ -441,10 +443,11 @@ impl Copier {
     ) -> Result<usize, Error> {
         let mut pushed = 0;
         for level in &plan.children {
-            futures::stream::iter(level)
-                .map(|manifest: &Manifest| async move {
+            // Owned items, as in `copy_blobs`.
+            futures::stream::iter(level.iter().cloned())
+                .map(|manifest: Manifest| async move {
                     let target = manifest.digest.to_string();
-                    self.client.put_manifest(dst, &target, manifest).await?;
+                    self.client.put_manifest(dst, &target, &manifest).await?;
                     progress.event(ProgressEvent::ManifestPushed {
                         digest: manifest.digest.clone(),
                         target,
@@ -467,5 +470,22 @@ fn check_pinned(destination: &Reference, digest: &Digest) -> Result<(), Error> {
             "destination {destination} is pinned to {pinned}, but the copy would produce {digest}"
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// A copy can be spawned on a multi-threaded runtime (and so cancelled by dropping it).
+    #[test]
+    fn copy_future_is_send() {
+        let copier = Copier::new(CopyOptions::default()).unwrap();
+        let source: Reference = "127.0.0.1:1/a:1".parse().unwrap();
+        let destination: Reference = "127.0.0.1:1/b:1".parse().unwrap();
+        let copy = copier.copy(&source, &destination, crate::NoProgress);
+        assert_send(&copy);
     }
 }
