@@ -41,3 +41,23 @@ fn runs_on_ubuntu_22_04_amd64() {
     let names: Vec<_> = platforms.keys().filter_map(Value::as_str).collect();
     assert_eq!(names, ["ubuntu@22.04:amd64"]);
 }
+
+/// The one endpoint, ours rather than the Python charm's: optional, so a deployment without an
+/// image-backup charm is complete, and speaking the interface the image-backup charm provides.
+#[test]
+fn image_backup_is_an_optional_requirer_of_the_providers_interface() {
+    let endpoint = &charmcraft()["requires"][cloudcasa_charm::protection::ENDPOINT];
+    assert_eq!(endpoint["interface"], "image-backup");
+    assert_eq!(endpoint["optional"], true);
+    assert_eq!(endpoint["limit"], 1);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../image-backup/charm/charmcraft.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("the provider's charmcraft.yaml is readable");
+    let provider: Value = serde_yaml::from_str(&text).expect("the provider's charmcraft.yaml");
+    assert_eq!(
+        provider["provides"]["image-backup"]["interface"],
+        endpoint["interface"]
+    );
+}

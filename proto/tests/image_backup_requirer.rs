@@ -39,8 +39,15 @@ impl Charm for Agent {
 }
 
 fn ctx() -> Context<Agent> {
+    agent_with_limit("limit: 1")
+}
+
+/// The agent, its endpoint declared with `limit` (a YAML line, possibly empty).
+fn agent_with_limit(limit: &str) -> Context<Agent> {
     let meta = Metadata::from_packed(
-        "name: agent\nrequires:\n  image-backup:\n    interface: image-backup\n    limit: 1\n",
+        &format!(
+            "name: agent\nrequires:\n  image-backup:\n    interface: image-backup\n    {limit}\n"
+        ),
         None,
         None,
     )
@@ -157,4 +164,47 @@ fn an_unreadable_provider_bag_is_named() {
             .contains("image-backup relation: invalid data: api-address"),
         "{status:?}"
     );
+}
+
+#[test]
+fn with_several_providers_the_most_advanced_answer_wins() {
+    let done = Relation::new("image-backup", "image-backup").remote_app_data(provider_bag(vec![
+        BackedUpImage {
+            source: IMAGE.into(),
+            reference: format!("reg.example:5000/backups/{IMAGE}"),
+            digest: DIGEST.into(),
+        },
+    ]));
+    let cases = [
+        (
+            vec![Relation::new("image-backup", "silent"), done.clone()],
+            format!("agent running; image backed up as reg.example:5000/backups/{IMAGE}"),
+        ),
+        (
+            vec![
+                Relation::new("image-backup", "garbled").remote_app_data([("registry", "")]),
+                Relation::new("image-backup", "busy").remote_app_data(provider_bag(vec![])),
+            ],
+            "agent running; image backup to reg.example:5000/backups pending".to_owned(),
+        ),
+    ];
+    for (relations, message) in cases {
+        let out = agent_with_limit("")
+            .run(
+                Event::UpdateStatus,
+                State {
+                    leader: true,
+                    relations,
+                    ..State::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(out.unit_status, Some(Status::active(message)));
+        for relation in &out.relations {
+            assert!(
+                relation.local_app_data.contains_key("images"),
+                "each is asked"
+            );
+        }
+    }
 }
