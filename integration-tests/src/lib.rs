@@ -18,6 +18,7 @@
 //! - [`packed`]: the real charms packed for tests with `cargo xtask pack`'s code, around the
 //!   `charm-*` binaries of this crate (built by `cargo test`, no separate build step).
 //! - [`backup_agent`]: a Rust test charm on the provider side of the `backup` relation.
+//! - [`resource`]: resources as `resource-get` hands them to a charm.
 //!
 //! End-to-end scenarios live in `tests/`, one file per charm (`backup_integrator.rs`,
 //! `cloudcasa.rs`); a new charm adds its own file the same way.
@@ -87,6 +88,7 @@ pub mod charm;
 pub mod fixture;
 pub mod model;
 pub mod packed;
+pub mod resource;
 pub mod state;
 pub mod store;
 pub mod tools;

@@ -12,53 +12,16 @@
 //! KUBECONFIG=~/.kube/config cargo test -p integration-tests --test cloudcasa -- --nocapture
 //! ```
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use integration_tests::model::{Hook, ModelError};
-use integration_tests::{Deploy, Model, Schedule, packed, same_end_state};
+use integration_tests::{Model, Schedule, same_end_state};
 
-const APP: &str = "cloudcasa";
-const UNIT: &str = "cloudcasa/0";
-const CONTAINER: &str = "cloudcasa";
-const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:latest";
+mod common;
+use common::cloudcasa::{APP, CONTAINER, IMAGE, UNIT, charm, deploy};
 
-fn charm() -> &'static Path {
-    static CHARM: OnceLock<PathBuf> = OnceLock::new();
-    CHARM.get_or_init(|| {
-        packed::pack(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../cloudcasa-charm"),
-            Path::new(env!("CARGO_BIN_EXE_charm-cloudcasa")),
-            Path::new(env!("CARGO_TARGET_TMPDIR")),
-        )
-        .unwrap()
-    })
-}
-
-/// Written past the test harness's capture, so a skip shows in a plain `cargo test`.
 fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "cloudcasa e2e: {line}");
-}
-
-/// The `cloudcasa-image` resource as Juju hands an `oci-image` resource to the charm.
-fn image_resource(model: &Model) -> PathBuf {
-    let path = model.dir().join("cloudcasa-image.yaml");
-    std::fs::write(
-        &path,
-        format!("registrypath: {IMAGE}\nusername: ''\npassword: ''\n"),
-    )
-    .unwrap();
-    path
-}
-
-fn deploy(model: &mut Model, env: &[(&str, &str)]) -> Result<(), ModelError> {
-    let mut spec = Deploy::new(charm()).resource("cloudcasa-image", image_resource(model));
-    for (k, v) in env {
-        spec = spec.env(k, v);
-    }
-    model.deploy(APP, spec)
+    common::say("cloudcasa", line);
 }
 
 fn status(model: &Model, unit: &str) -> (String, String) {
@@ -260,7 +223,7 @@ mod live {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-    use kube::{Api, Client, Config};
+    use kube::{Api, Client};
 
     use cloudcasa_charm::objects::{CLUSTER_ROLE_BINDING as BINDING, DEPLOYMENT, NAMESPACE};
     const MODEL_LABEL: &str = cloudcasa_charm::owner::MODEL;
@@ -273,17 +236,7 @@ mod live {
 
     impl Cluster {
         pub fn connect() -> Cluster {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let client = runtime.block_on(async {
-                let config = Config::infer()
-                    .await
-                    .expect("KUBECONFIG names a usable cluster");
-                Client::try_from(config).expect("a client for the KUBECONFIG cluster")
-            });
+            let (runtime, client) = super::common::kubeconfig_client();
             Cluster { runtime, client }
         }
 

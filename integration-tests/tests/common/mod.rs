@@ -1,0 +1,73 @@
+//! Helpers shared by the end-to-end test files (each test file compiles its own copy, so the
+//! `CARGO_BIN_EXE_*` and `CARGO_TARGET_TMPDIR` of integration tests are available here).
+
+#![allow(dead_code)] // Each test file uses a part.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use integration_tests::model::ModelError;
+use integration_tests::{Deploy, Model, packed};
+
+/// The charm crate in `dir` (relative to this crate) packed around `binary`; packed once per
+/// test process (`packed::pack` caches).
+pub fn pack(dir: &str, binary: &str) -> PathBuf {
+    packed::pack(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+        Path::new(binary),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+    )
+    .unwrap()
+}
+
+/// Written past the test harness's capture, so a skip shows in a plain `cargo test`.
+pub fn say(who: &str, line: &str) {
+    let _ = writeln!(std::io::stderr(), "{who} e2e: {line}");
+}
+
+/// A client for the cluster `KUBECONFIG` names, with the runtime to drive it (the tests are
+/// synchronous).
+pub fn kubeconfig_client() -> (tokio::runtime::Runtime, kube::Client) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = runtime.block_on(async {
+        let config = kube::Config::infer()
+            .await
+            .expect("KUBECONFIG names a usable cluster");
+        kube::Client::try_from(config).expect("a client for the KUBECONFIG cluster")
+    });
+    (runtime, client)
+}
+
+/// The cloudcasa charm as its tests and the tests of charms related to it deploy it.
+pub mod cloudcasa {
+    use super::*;
+
+    pub const APP: &str = "cloudcasa";
+    pub const UNIT: &str = "cloudcasa/0";
+    pub const CONTAINER: &str = "cloudcasa";
+    pub const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:latest";
+
+    pub fn charm() -> PathBuf {
+        pack("../cloudcasa-charm", env!("CARGO_BIN_EXE_charm-cloudcasa"))
+    }
+
+    /// `juju deploy cloudcasa --resource cloudcasa-image=<IMAGE>`, with `env` for its hooks.
+    pub fn deploy(model: &mut Model, env: &[(&str, &str)]) -> Result<(), ModelError> {
+        let resource =
+            integration_tests::resource::oci_image(model.dir(), "cloudcasa-image", IMAGE).map_err(
+                |source| ModelError::Io {
+                    context: "writing the cloudcasa-image resource".into(),
+                    source,
+                },
+            )?;
+        let mut spec = Deploy::new(charm()).resource("cloudcasa-image", resource);
+        for (k, v) in env {
+            spec = spec.env(k, v);
+        }
+        model.deploy(APP, spec)
+    }
+}
