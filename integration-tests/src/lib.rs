@@ -18,10 +18,14 @@
 //! - [`packed`]: the real charms packed for tests with `cargo xtask pack`'s code, around the
 //!   `charm-*` binaries of this crate (built by `cargo test`, no separate build step).
 //! - [`backup_agent`]: a Rust test charm on the provider side of the `backup` relation.
+//! - [`image_backup`]: the image-backup charm's platform for these tests (its controller API at
+//!   an address the test gives, since the fake Pebble runs no controller).
 //! - [`resource`]: resources as `resource-get` hands them to a charm.
 //!
-//! End-to-end scenarios live in `tests/`, one file per charm (`backup_integrator.rs`,
-//! `cloudcasa.rs`); a new charm adds its own file the same way.
+//! End-to-end scenarios live in `tests/`, one file per charm: `backup_integrator.rs`,
+//! `cloudcasa.rs`, `image_backup.rs` (with a fake controller serving the real gRPC API, and a
+//! requirer asking for backups); a new charm adds its own file the same way. Helpers more than
+//! one file needs (packing, deploying cloudcasa) are in `tests/common/`.
 //!
 //! # Choices
 //! - **Transactions like Juju's.** Relation data, ports, charm state, secrets and storage
@@ -80,12 +84,16 @@
 //!    `env!("CARGO_BIN_EXE_charm-<name>")`, then scenarios on a [`Model`], each run under
 //!    [`Schedule::all`] with [`same_end_state`] (see `tests/backup_integrator.rs`).
 //!
-//! Test-only knobs a charm needs (a directory to write in, a socket base, a kubeconfig) go in
-//! [`Deploy::env`]: the simulator starts hooks with a clean environment.
+//! Test-only knobs a charm needs (a directory to write in, a socket base, a kubeconfig, the
+//! address of a fake service) go in [`Deploy::env`]: the simulator starts hooks with a clean
+//! environment. A charm that reaches a service through a trait (image-backup's `Platform`)
+//! gets a test implementation here that reads such a variable, and its bin says that this is
+//! its one difference from the production `main` (see [`image_backup`]).
 
 pub mod backup_agent;
 pub mod charm;
 pub mod fixture;
+pub mod image_backup;
 pub mod model;
 pub mod packed;
 pub mod resource;
