@@ -23,8 +23,8 @@
 //! - [`resource`]: resources as `resource-get` hands them to a charm.
 //!
 //! End-to-end scenarios live in `tests/`, one file per charm: `backup_integrator.rs`,
-//! `cloudcasa.rs`, `image_backup.rs` (with a fake controller serving the real gRPC API, and a
-//! requirer asking for backups); a new charm adds its own file the same way. Helpers more than
+//! `cloudcasa.rs`, `image_backup.rs` (with a fake controller serving the real gRPC API, a
+//! script requirer, and cloudcasa related to it); a new charm adds its own file the same way. Helpers more than
 //! one file needs (packing, deploying cloudcasa) are in `tests/common/`.
 //!
 //! # Choices

@@ -4,6 +4,9 @@
 //! backups) that the hooks reach at the address the test passes (see
 //! `integration_tests::image_backup`: the one difference from the production binary).
 //!
+//! Related: a script-charm requirer asking for an image, and cloudcasa over its optional
+//! `image-backup` endpoint, whose status then says how its agent image's backup stands.
+//!
 //! Every scenario runs under each [`Schedule`] (queue order, every hook twice, shuffled orders
 //! Juju allows) and must end the same: statuses, the Pebble plan, the credentials file, the
 //! relation bags.
@@ -36,6 +39,7 @@ use proto::image_backup::v1::{BackupPhase, ImageBackupProviderData};
 use serde_json::json;
 
 mod common;
+use common::cloudcasa;
 
 const APP: &str = "image-backup";
 const UNIT: &str = "image-backup/0";
@@ -472,6 +476,69 @@ fn requirer_charm(images: &[&str]) -> ScriptCharm {
 fn provider_bag(b: &Bench, rel: u32) -> ImageBackupProviderData {
     let bag: BTreeMap<String, String> = b.model.app_bag(rel, APP).unwrap();
     ImageBackupProviderData::from_bag(&bag.into_iter().collect()).unwrap()
+}
+
+/// cloudcasa (without a cluster, so Blocked saying it cannot reach Kubernetes) related to
+/// image-backup over its optional `image-backup` endpoint: its status adds that the agent
+/// image's backup is pending, then where the backup is once the controller reports it Done.
+/// Without the relation, before or after, its status is exactly what it is on its own.
+#[test]
+fn cloudcasa_shows_its_agent_image_backup() {
+    same_end_state(&schedules(43), |schedule| {
+        let mut b = Bench::new(schedule);
+        b.configure();
+        cloudcasa::deploy(&mut b.model, &[]).unwrap();
+        let alone = b.status(cloudcasa::UNIT);
+        assert_eq!(alone.0, "blocked");
+        assert!(
+            alone.1.starts_with("cannot reach Kubernetes") && !alone.1.contains("image"),
+            "{alone:?}"
+        );
+
+        let rel = b
+            .model
+            .relate(
+                &format!("{}:image-backup", cloudcasa::APP),
+                &format!("{APP}:image-backup"),
+            )
+            .unwrap();
+        let pending = b.status(cloudcasa::UNIT);
+        assert_eq!(
+            pending,
+            (
+                alone.0.clone(),
+                format!("{}; image backup to {REGISTRY} pending", alone.1)
+            )
+        );
+        assert!(
+            b.controller
+                .calls()
+                .contains(&format!("BackupNow {} force=false", cloudcasa::IMAGE)),
+            "{:?}",
+            b.controller.calls()
+        );
+
+        b.controller
+            .put(backup(cloudcasa::IMAGE, BackupPhase::Done));
+        b.model.update_status().unwrap();
+        let reference = format!(
+            "{}/{}",
+            image_backup_charm::testing::BACKUP_REGISTRY,
+            cloudcasa::IMAGE
+        );
+        let protected = b.status(cloudcasa::UNIT);
+        assert_eq!(
+            protected,
+            (
+                alone.0.clone(),
+                format!("{}; image backed up as {reference}", alone.1)
+            )
+        );
+
+        b.model.unrelate(rel).unwrap();
+        assert_eq!(b.status(cloudcasa::UNIT), alone);
+        (alone, pending, protected)
+    });
 }
 
 /// The CRD and RBAC applied to the cluster in `KUBECONFIG`, the bindings removed with the
