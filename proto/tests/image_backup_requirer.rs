@@ -2,25 +2,13 @@
 //! image-backup charm) encodes them.
 
 use charm_core::contract::BagCodec;
-use charm_core::event::{Event, RelationEvent};
 use charm_core::testing::{Context, Relation, State};
-use charm_core::{Charm, CharmError, Metadata, Model, Status};
+use charm_core::{Charm, CharmError, Event, Metadata, Model, Status};
 use proto::image_backup::requirer::{self, Protection};
 use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData};
 
 const IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.4";
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-/// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
-fn relation_changed(relation: &Relation) -> Event {
-    Event::RelationChanged(RelationEvent {
-        endpoint: relation.endpoint.clone(),
-        id: relation.id,
-        remote_app: relation.remote_app.clone(),
-        remote_unit: relation.first_unit().map(str::to_string),
-        departing_unit: None,
-    })
-}
 
 /// Asks for its one image to be protected and says how it stands, as cloudcasa-charm would.
 #[derive(Default)]
@@ -84,7 +72,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     let relation = Relation::new("image-backup", "image-backup");
     let out = ctx()
         .run(
-            relation_changed(&relation),
+            relation.changed_event(),
             State {
                 leader: true,
                 relations: vec![relation.clone()],
@@ -103,7 +91,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     let answered = relation.clone().remote_app_data(provider_bag(vec![]));
     let out = ctx()
         .run(
-            relation_changed(&answered),
+            answered.changed_event(),
             State {
                 leader: true,
                 relations: vec![answered],
@@ -125,7 +113,7 @@ fn the_leader_asks_and_learns_when_the_backup_is_in_place() {
     }]));
     let out = ctx()
         .run(
-            relation_changed(&done),
+            done.changed_event(),
             State {
                 relations: vec![done],
                 ..State::default()
@@ -150,7 +138,7 @@ fn an_unreadable_provider_bag_is_named() {
         .remote_app_data([("registry", "reg.example"), ("api-address", "nowhere")]);
     let out = ctx()
         .run(
-            relation_changed(&relation),
+            relation.changed_event(),
             State {
                 relations: vec![relation],
                 ..State::default()

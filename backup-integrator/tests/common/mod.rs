@@ -8,7 +8,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use backup_integrator::{BackupIntegrator, script_root};
-use charm_core::event::RelationEvent;
 use charm_core::metadata::ConfigValue;
 use charm_core::testing::{Context, Relation, State, TestError};
 use charm_core::{Event, Metadata, Status};
@@ -172,34 +171,20 @@ pub fn related_leader<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -
     state(true, pairs, vec![juju_info(), backup()])
 }
 
-fn relation_event(rel: &Relation, remote_unit: bool) -> RelationEvent {
-    RelationEvent {
-        endpoint: rel.endpoint.clone(),
-        id: rel.id,
-        remote_app: rel.remote_app.clone(),
-        remote_unit: if remote_unit {
-            rel.first_unit().map(str::to_owned)
-        } else {
-            None
-        },
-        departing_unit: None,
-    }
-}
-
 pub fn created(rel: &Relation) -> Event {
-    Event::RelationCreated(relation_event(rel, false))
+    rel.created_event()
 }
 
 pub fn joined(rel: &Relation) -> Event {
-    Event::RelationJoined(relation_event(rel, true))
+    rel.joined_event()
 }
 
 pub fn changed(rel: &Relation) -> Event {
-    Event::RelationChanged(relation_event(rel, true))
+    rel.changed_event()
 }
 
 pub fn broken(rel: &Relation) -> Event {
-    Event::RelationBroken(relation_event(rel, false))
+    rel.broken_event()
 }
 
 /// The hooks the issue (and the Python charm) reconcile on, for a state holding `backup()`.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Map, Value};
 
 use crate::context::StorageId;
-use crate::event::{Event, Notice, RelationId};
+use crate::event::{Event, Notice, RelationEvent, RelationId};
 use crate::log::LogLine;
 use crate::metadata::ConfigValue;
 use crate::network::{Network, Port};
@@ -202,6 +202,42 @@ impl Relation {
     /// The first remote unit's name (`<remote_app>/0` for [`Relation::new`]).
     pub fn first_unit(&self) -> Option<&str> {
         self.remote_units.keys().next().map(String::as_str)
+    }
+
+    /// `<endpoint>-relation-created`.
+    pub fn created_event(&self) -> Event {
+        Event::RelationCreated(self.event(None, None))
+    }
+
+    /// `<endpoint>-relation-joined` by the first remote unit.
+    pub fn joined_event(&self) -> Event {
+        Event::RelationJoined(self.event(self.first_unit(), None))
+    }
+
+    /// `<endpoint>-relation-changed`: from the first remote unit's bag, or, for a relation
+    /// without units, from the remote application's (no remote unit, as Juju 3 sets it).
+    pub fn changed_event(&self) -> Event {
+        Event::RelationChanged(self.event(self.first_unit(), None))
+    }
+
+    /// `<endpoint>-relation-departed` as remote `unit` leaves.
+    pub fn departed_event(&self, unit: &str) -> Event {
+        Event::RelationDeparted(self.event(Some(unit), Some(unit)))
+    }
+
+    /// `<endpoint>-relation-broken`.
+    pub fn broken_event(&self) -> Event {
+        Event::RelationBroken(self.event(None, None))
+    }
+
+    fn event(&self, remote_unit: Option<&str>, departing_unit: Option<&str>) -> RelationEvent {
+        RelationEvent {
+            endpoint: self.endpoint.clone(),
+            id: self.id,
+            remote_app: self.remote_app.clone(),
+            remote_unit: remote_unit.map(str::to_string),
+            departing_unit: departing_unit.map(str::to_string),
+        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! relation the tests of the parent module show the charm unchanged.
 
 use charm_core::contract::BagCodec;
-use charm_core::event::RelationEvent;
 use charm_core::testing::Relation;
 use proto::image_backup::v1::{BackedUpImage, ImageBackupProviderData};
 
@@ -44,37 +43,6 @@ fn backup_of(image: &str) -> BackedUpImage {
     }
 }
 
-/// `image-backup-relation-<kind>` for `relation`, from (or for) its first remote unit.
-fn relation_event(kind: &str, relation: &Relation) -> Event {
-    let unit = relation.first_unit().map(str::to_string);
-    let mut event = RelationEvent {
-        endpoint: relation.endpoint.clone(),
-        id: relation.id,
-        remote_app: relation.remote_app.clone(),
-        remote_unit: None,
-        departing_unit: None,
-    };
-    match kind {
-        "created" => Event::RelationCreated(event),
-        "joined" => Event::RelationJoined(RelationEvent {
-            remote_unit: unit,
-            ..event
-        }),
-        "changed" => Event::RelationChanged(RelationEvent {
-            remote_unit: unit,
-            ..event
-        }),
-        // A unit that already left the relation, as Juju names it in both variables.
-        "departed" => {
-            event.remote_unit = Some("image-backup/1".into());
-            event.departing_unit = event.remote_unit.clone();
-            Event::RelationDeparted(event)
-        }
-        "broken" => Event::RelationBroken(event),
-        other => panic!("no relation event {other}"),
-    }
-}
-
 /// `event` on the leader with `relation`, `clusterid` and the resource set, the agent up.
 fn on_leader(event: Event, relation: Relation) -> State {
     let image = image_resource();
@@ -102,9 +70,17 @@ fn wrote_relation_data(out: &State) -> bool {
 
 #[test]
 fn every_relation_event_reconciles_and_the_leader_asks_for_the_agent_image() {
-    for kind in ["created", "joined", "changed", "departed"] {
+    type Make = fn(&Relation) -> Event;
+    let events: [(&str, Make); 4] = [
+        ("created", Relation::created_event),
+        ("joined", Relation::joined_event),
+        ("changed", Relation::changed_event),
+        // A unit that already left the relation.
+        ("departed", |r| r.departed_event("image-backup/1")),
+    ];
+    for (kind, event) in events {
         let relation = related();
-        let out = on_leader(relation_event(kind, &relation), relation);
+        let out = on_leader(event(&relation), relation);
         assert_eq!(asked(&out), Some(vec![IMAGE.to_owned()]), "{kind}");
         assert_eq!(out.unit_status, Some(Status::active(WAITING)), "{kind}");
     }
@@ -144,7 +120,7 @@ fn the_status_follows_the_providers_answer() {
         (answered(vec![backup_of(IMAGE)]), backed_up()),
     ];
     for (relation, note) in cases {
-        let out = on_leader(relation_event("changed", &relation), relation);
+        let out = on_leader(relation.changed_event(), relation);
         assert_eq!(out.unit_status, Some(Status::active(&note)));
     }
     // Not yet available: the note follows the waiting message.
@@ -184,7 +160,7 @@ fn garbage_from_the_provider_shows_in_the_status_and_fails_no_hook() {
     ];
     for bag in garbage {
         let relation = related().remote_app_data(bag.clone());
-        let out = on_leader(relation_event("changed", &relation), relation);
+        let out = on_leader(relation.changed_event(), relation);
         let Some(Status::Active(message)) = &out.unit_status else {
             panic!("{bag:?}: {:?}", out.unit_status);
         };
@@ -232,7 +208,7 @@ fn non_leaders_write_nothing_and_report_the_backup_too() {
 fn relation_broken_drops_the_note() {
     let relation = answered(vec![backup_of(IMAGE)])
         .local_app_data([("images", serde_json::to_string(&[IMAGE]).unwrap().as_str())]);
-    let out = on_leader(relation_event("broken", &relation), relation);
+    let out = on_leader(relation.broken_event(), relation);
     assert_eq!(out.unit_status, active());
     assert!(!wrote_relation_data(&out), "{:?}", out.tool_calls);
 }
@@ -244,7 +220,7 @@ fn asking_needs_no_cluster_and_no_clusterid() {
     let relation = related();
     let out = ctx
         .run(
-            relation_event("created", &relation),
+            relation.created_event(),
             with_relation(state(true, Some("abc123"), Some(&image)), relation),
         )
         .unwrap();
