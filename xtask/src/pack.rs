@@ -58,8 +58,35 @@ struct Target {
     kind: Vec<String>,
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// The cargo that runs us (`$CARGO`), else the one on `PATH`, without the variables cargo
+/// set for running us.
+///
+/// Build scripts such as ring's declare `rerun-if-env-changed=CARGO_PKG_NAME` (and the
+/// manifest dir, version...), which cargo compares against its own environment: inherited
+/// from `cargo xtask`, they differ from a plain `cargo build`'s, and every switch between the
+/// two rebuilt ring and all that depends on it.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Variables cargo sets for the package it runs (not configuration such as `CARGO_HOME`,
+/// `CARGO_TARGET_DIR` or `CARGO_PROFILE_*`, which a nested build must keep).
+fn set_by_cargo_run(name: &str) -> bool {
+    ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_EXE_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || [
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ]
+        .contains(&name)
 }
 
 impl Workspace {
@@ -208,9 +235,14 @@ impl Default for Build {
 impl Build {
     /// Builds `charm`'s dispatch binary and returns its path.
     pub fn binary(&self, ws: &Workspace, charm: &CharmCrate) -> Result<PathBuf> {
+        self.bin(ws, &charm.package, &charm.bin)
+    }
+
+    /// Builds the binary `bin` of `package` and returns its path.
+    pub fn bin(&self, ws: &Workspace, package: &str, bin: &str) -> Result<PathBuf> {
         let mut cmd = cargo();
         cmd.current_dir(&ws.root)
-            .args(["build", "--package", &charm.package, "--bin", &charm.bin]);
+            .args(["build", "--package", package, "--bin", bin]);
         if self.release {
             cmd.arg("--release");
         }
@@ -224,21 +256,23 @@ impl Build {
         cmd.arg("--target-dir").arg(&target_dir);
         let status = cmd
             .status()
-            .with_context(|| format!("running cargo build for {}", charm.package))?;
+            .with_context(|| format!("running cargo build for {package}"))?;
         if !status.success() {
             let hint = if self.host {
                 ""
             } else {
-                " (is the musl target installed? `rustup target add x86_64-unknown-linux-musl`)"
+                // ring (rustls' crypto) compiles C for the target: it needs musl's gcc wrapper.
+                " (is the musl target installed? `rustup target add x86_64-unknown-linux-musl`; \
+                 crates with C code such as ring also need `apt-get install -y musl-tools`)"
             };
-            bail!("building {} failed{hint}", charm.package);
+            bail!("building {package} failed{hint}");
         }
         let mut path = target_dir;
         if !self.host {
             path.push(MUSL_TARGET);
         }
         path.push(if self.release { "release" } else { "debug" });
-        path.push(&charm.bin);
+        path.push(bin);
         Ok(path)
     }
 }
@@ -286,4 +320,43 @@ pub fn pack(
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_cargo_drops_what_cargo_run_set_and_keeps_configuration() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_PROFILE_RELEASE_LTO",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
+        // This test runs under cargo, which set CARGO_PKG_NAME.
+        let cmd = cargo();
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        assert!(
+            removed.contains(&std::ffi::OsStr::new("CARGO_PKG_NAME")),
+            "{removed:?}"
+        );
+    }
 }
