@@ -1,4 +1,5 @@
-//! Build tooling: `cargo xtask pack` builds the deployable `.charm` files into `dist/`.
+//! Build tooling: `cargo xtask pack` builds the deployable `.charm` files into `dist/`;
+//! `cargo xtask image` builds the image-backup controller's workload image ([`image`]).
 //!
 //! # Which crates are charms
 //! A crate is a charm when a `charmcraft.yaml` sits next to its `Cargo.toml`; every other
@@ -38,6 +39,7 @@
 pub mod archive;
 pub mod charmcraft;
 pub mod elf;
+pub mod image;
 pub mod pack;
 
 pub use pack::{Build, CharmCrate, Workspace, pack};
