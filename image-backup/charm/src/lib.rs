@@ -17,8 +17,9 @@
 //! Actions (`list-backups`, `backup-now`, `restore-originals`) call the controller's gRPC API
 //! ([`actions`]). Charms on the other side of the relation use [`requirer`].
 //!
-//! The controller's workload image is built without Docker by `oci_image` (cargo feature
-//! `oci-image`, for build tooling; the charm binary does not include it).
+//! The controller's workload image is built without Docker by `oci_image` and the program
+//! `image-backup-oci-image` that `cargo xtask image` runs (cargo feature `oci-image`; the
+//! charm binary does not include it).
 //!
 //! The Kubernetes client and the controller's address come from a [`platform::Platform`], so
 //! tests substitute a mock API server and a loopback gRPC server.

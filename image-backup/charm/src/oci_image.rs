@@ -14,6 +14,9 @@
 //! registry with image-backup-copier's registry client ([`OciImage::push`]), so that
 //! `juju deploy ./image-backup_*.charm --resource controller-image=<ref>` works with a
 //! locally built image.
+//!
+//! `cargo xtask image` builds the binary and runs this module through the program
+//! `image-backup-oci-image` (`src/bin/oci-image.rs`), so that the xtask links no charm code.
 
 mod tar;
 
