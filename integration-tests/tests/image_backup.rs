@@ -12,7 +12,8 @@
 //! relation bags.
 //!
 //! Without `KUBECONFIG` the leader cannot apply the controller's CRD and RBAC, and says so in
-//! its status (Waiting, retried every hook, as `status.rs` decides) while every hook succeeds.
+//! its status (Blocked "cannot reach Kubernetes", tried again every hook, as `status.rs` decides)
+//! while every hook succeeds.
 //! With `KUBECONFIG` (passed to the charm's hooks) one more test applies them to that cluster
 //! and removes the bindings with the application:
 //!
@@ -190,10 +191,10 @@ fn expected_service(with_credentials: bool) -> Service {
 
 /// What the leader says when it could not apply the CRD and RBAC for want of a cluster.
 fn no_cluster(status: &(String, String)) -> bool {
-    status.0 == "waiting"
+    status.0 == "blocked"
         && status
             .1
-            .starts_with("applying CRD and RBAC (retried next hook): no Kubernetes client")
+            .starts_with("cannot reach Kubernetes: no Kubernetes client")
 }
 
 /// Deploy: Blocked naming `backup-registry`, no layer. Configure: the controller's layer as

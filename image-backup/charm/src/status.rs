@@ -15,6 +15,9 @@ use crate::workload::Health;
 pub enum ClusterState {
     /// Applied now or earlier, or not this unit's job (only the leader applies).
     Fine,
+    /// No client could be set up (no in-cluster service account, no kubeconfig): waiting
+    /// will not fix it.
+    Unreachable(String),
     /// The API server refused: the application needs `juju trust`.
     Forbidden { object: String, message: String },
     /// Another failure; retried on the next hook.
@@ -43,6 +46,9 @@ pub fn decide(o: &Observed<'_>) -> Status {
     };
     if let Some(reason) = &o.credentials {
         return Status::blocked(format!("registry-credentials: {reason}"));
+    }
+    if let ClusterState::Unreachable(e) = &o.cluster {
+        return Status::blocked(format!("cannot reach Kubernetes: {e}"));
     }
     if let ClusterState::Forbidden { object, .. } = &o.cluster {
         return Status::blocked(format!(
@@ -156,6 +162,23 @@ mod tests {
         assert_eq!(
             decide(&o),
             Status::blocked("invalid config: backup-registry: not set")
+        );
+    }
+
+    #[test]
+    fn a_cluster_without_a_client_blocks_but_a_failing_one_waits() {
+        let s = settings();
+        let mut o = observed(&s);
+        o.cluster = ClusterState::Failed("500 Internal Server Error".into());
+        assert_eq!(
+            decide(&o),
+            Status::waiting("applying CRD and RBAC (retried next hook): 500 Internal Server Error")
+        );
+        o.health = Health::PebbleNotReady;
+        o.cluster = ClusterState::Unreachable("no kubeconfig".into());
+        assert_eq!(
+            decide(&o),
+            Status::blocked("cannot reach Kubernetes: no kubeconfig")
         );
     }
 
