@@ -160,7 +160,9 @@ impl<P: Platform> ImageBackupCharm<P> {
         let client = match self.platform.kube_client().await {
             Ok(c) => c,
             Err(e) => {
-                return Ok(ClusterState::Unreachable(format!("no Kubernetes client: {e}")));
+                return Ok(ClusterState::Unreachable(format!(
+                    "no Kubernetes client: {e}"
+                )));
             }
         };
         let applying = cluster::apply(&client, &owner, &desired);
