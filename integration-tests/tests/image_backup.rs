@@ -315,7 +315,7 @@ fn secret_changed_reaches_the_controller() {
 }
 
 /// Scale to two units, move leadership, refresh (new pods, fresh Pebbles), remove: every hook
-/// succeeds; only the leader tries the cluster, so only it waits for one.
+/// succeeds; only the leader tries the cluster, so only it says it cannot reach one.
 #[test]
 fn scale_leader_change_upgrade_and_remove() {
     same_end_state(&schedules(37), |schedule| {
