@@ -114,7 +114,7 @@ fn run(cli: Cli) -> Result<()> {
                 dir.display()
             );
             println!(
-                "  juju deploy ./image-backup_*.charm --trust --resource controller-image=REGISTRY/image-backup:{tag}"
+                "  juju deploy ./dist/image-backup_ubuntu@22.04-amd64.charm --trust --resource controller-image=REGISTRY/image-backup:{tag}"
             );
         }
         Target::Push { reference, client } => {
@@ -122,7 +122,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("pushed {reference} (layer {layer:.1} MiB)");
             println!("digest: {digest}");
             println!(
-                "  juju deploy ./image-backup_*.charm --trust --resource controller-image={reference}"
+                "  juju deploy ./dist/image-backup_ubuntu@22.04-amd64.charm --trust --resource controller-image={reference}"
             );
         }
     }
