@@ -25,9 +25,9 @@
 //!   charm software", only if the charm never set a status), before and after `stop`
 //!   (maintenance) and around `remove` (maintenance, then terminated); and after `start` (unknown,
 //!   only if the charm never set a status, which then also means there is no memory). So in
-//!   install, stop and remove charm-core always sets the status, and after stop and remove it
-//!   forgets it: on Kubernetes `stop` also runs when the pod is merely restarted, and the next
-//!   hook must replace Juju's maintenance status;
+//!   install, stop and remove charm-core always sets the status, and after stop it forgets it:
+//!   on Kubernetes `stop` also runs when the pod is merely restarted, and the next hook must
+//!   replace Juju's maintenance status (no hook follows remove);
 //! - if the memory is lost (a recreated Kubernetes pod with state in the charm directory, a
 //!   charm refreshed from another framework), the status is simply set again.
 //!

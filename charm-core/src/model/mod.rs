@@ -551,8 +551,10 @@ impl Model {
                 self.store.borrow_mut().set_last_unit_status(status)?;
             }
         }
-        if juju_sets_status {
-            // After stop and remove Juju overwrites whatever was set: the next hook sets again.
+        if matches!(*self.event.borrow(), Some(Event::Stop)) {
+            // Juju sets maintenance after stop: the next hook (on Kubernetes, the restarted
+            // pod's) sets the status again. No hook follows remove: nothing to forget there
+            // (and with state in Juju, forgetting would cost a `state-delete`).
             self.store.borrow_mut().forget_last_unit_status();
         }
         let mut store = self.store.borrow_mut();
