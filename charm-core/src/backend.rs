@@ -14,15 +14,50 @@ use serde_json::{Map, Value};
 
 use crate::context::StorageId;
 use crate::event::RelationId;
-use crate::log::LogLevel;
 use crate::network::{Network, Port};
 use crate::secret::{SecretGet, SecretInfo, SecretSpec};
 use crate::status::Status;
 
+/// The level of a `juju-log` call (`--log-level`): Juju records the message at this level
+/// in the model's log, and both the model's `logging-config` (what is stored) and
+/// `juju debug-log --level` (what is shown) filter on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Detail for whoever debugs the charm; Juju drops it unless `logging-config` asks for
+    /// `DEBUG` (the default is `INFO`).
+    Debug,
+    /// What the charm did, for the operator.
+    Info,
+    /// Something the operator should look at (bad config, a retry).
+    Warning,
+    /// A failure, e.g. the error that ends a hook.
+    Error,
+}
+
+impl LogLevel {
+    /// The name `juju-log --log-level` takes: `DEBUG`, `INFO`, `WARNING`, `ERROR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A relation as hook tools address it: `-r endpoint:id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelationRef<'a> {
+    /// The endpoint name from `metadata.yaml` (`backup`).
     pub endpoint: &'a str,
+    /// Juju's id of the relation (the `1` of `backup:1`).
     pub id: RelationId,
 }
 
@@ -35,7 +70,9 @@ impl std::fmt::Display for RelationRef<'_> {
 /// Where a storage instance is mounted (`storage-get`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StorageInfo {
+    /// `filesystem` or `block`, as `metadata.yaml` declares the storage.
     pub kind: String,
+    /// Where it is: the mount point of a filesystem, the device of a block storage.
     pub location: PathBuf,
 }
 
@@ -55,33 +92,81 @@ impl GoalState {
     }
 }
 
-/// A hook tool call that did not succeed.
+/// A hook tool call that did not succeed. The variants a charm may act on are the ones Juju's
+/// error text identifies (a relation or secret that is gone, a leader-only call on a
+/// non-leader); everything else carries the command line and Juju's stderr for the log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BackendError {
+    /// The tool is not on `PATH`: the process is not running inside a Juju hook.
     #[error("hook tool `{tool}` is not on PATH (is this running inside a Juju hook?)")]
-    ToolMissing { tool: String },
+    ToolMissing {
+        /// The tool's name, e.g. `config-get`.
+        tool: String,
+    },
+    /// The tool is there but could not be started (permissions, resource limits).
     #[error("cannot run hook tool `{tool}`: {reason}")]
-    Spawn { tool: String, reason: String },
+    Spawn {
+        /// The tool's name.
+        tool: String,
+        /// The operating system's error.
+        reason: String,
+    },
+    /// Juju no longer knows the relation (it was removed while the hook ran, or the id is
+    /// wrong): usually the hook should carry on without it.
     #[error("relation {relation} not found: {stderr}")]
-    RelationNotFound { relation: String, stderr: String },
-    #[error("permission denied: `{command}`: {stderr}")]
-    PermissionDenied { command: String, stderr: String },
-    #[error("this unit is not the leader: `{command}`: {stderr}")]
-    NotLeader { command: String, stderr: String },
-    #[error("secret {secret} not found: {stderr}")]
-    SecretNotFound { secret: String, stderr: String },
-    #[error("`{command}` failed ({status}): {stderr}")]
-    ToolFailed {
-        command: String,
-        status: String,
+    RelationNotFound {
+        /// The relation as `endpoint:id`.
+        relation: String,
+        /// What the tool printed.
         stderr: String,
     },
+    /// Juju refused the call, e.g. reading another application's secret without a grant.
+    #[error("permission denied: `{command}`: {stderr}")]
+    PermissionDenied {
+        /// The command line that was refused.
+        command: String,
+        /// What the tool printed.
+        stderr: String,
+    },
+    /// A leader-only call (application bag, application status) made by a unit that is not,
+    /// or no longer, the leader.
+    #[error("this unit is not the leader: `{command}`: {stderr}")]
+    NotLeader {
+        /// The command line that was refused.
+        command: String,
+        /// What the tool printed.
+        stderr: String,
+    },
+    /// The secret does not exist (any more), or this unit may not see it.
+    #[error("secret {secret} not found: {stderr}")]
+    SecretNotFound {
+        /// The secret id or label asked for.
+        secret: String,
+        /// What the tool printed.
+        stderr: String,
+    },
+    /// The tool exited non-zero for another reason.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    ToolFailed {
+        /// The command line.
+        command: String,
+        /// How it exited, e.g. `exit status: 1`.
+        status: String,
+        /// What the tool printed.
+        stderr: String,
+    },
+    /// The tool succeeded but its output is not what this Juju version should print (a bug
+    /// in the tool, or a Juju too new or too old): the hook fails rather than guess.
     #[error("`{command}` printed unexpected output ({reason}): {output}")]
     Malformed {
+        /// The command line.
         command: String,
+        /// What did not parse.
         reason: String,
+        /// The output, as printed.
         output: String,
     },
+    /// The backend cannot do this (the testing backend for a tool it does not simulate).
     #[error("{0} is not supported by this backend")]
     Unsupported(String),
 }

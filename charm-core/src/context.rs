@@ -83,7 +83,9 @@ pub struct Context {
 /// A storage instance, `JUJU_STORAGE_ID` = `name/index`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StorageId {
+    /// The storage name from `metadata.yaml`.
     pub name: String,
+    /// Which instance of it, when the charm allows several.
     pub index: u64,
 }
 
@@ -112,15 +114,26 @@ impl FromStr for StorageId {
     }
 }
 
-/// A bad hook environment.
+/// A bad hook environment: the process was not started by Juju (or by a Juju this crate does
+/// not support). The hook logs it and exits 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
+    /// A variable Juju always sets (or sets for this kind of hook) is missing.
     #[error("required environment variable {var} is not set{}", for_hook(.hook))]
-    Missing { var: &'static str, hook: String },
+    Missing {
+        /// The variable, e.g. `JUJU_RELATION_ID`.
+        var: &'static str,
+        /// The hook that needs it (empty when every hook does).
+        hook: String,
+    },
+    /// A variable does not hold what Juju would put there.
     #[error("environment variable {var} has an invalid value `{value}`: {reason}")]
     Invalid {
+        /// The variable.
         var: &'static str,
+        /// Its value.
         value: String,
+        /// Why it is refused.
         reason: String,
     },
 }
@@ -272,15 +285,21 @@ impl Context {
 /// version sorts before the release with the same major.minor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JujuVersion {
+    /// `3` of `3.6.4`.
     pub major: u64,
+    /// `6` of `3.6.4`.
     pub minor: u64,
     /// Pre-release tag such as `beta`; empty for releases.
     pub tag: String,
+    /// `4` of `3.6.4` (`1` of `3.5-beta1`).
     pub patch: u64,
+    /// The fourth number of development builds (`1` of `2.9.42.1`); 0 otherwise.
     pub build: u64,
 }
 
 impl JujuVersion {
+    /// A release version `major.minor.patch`, e.g. for comparing with [`Context::version`]
+    /// before using a hook tool that older Juju lacks.
     pub const fn new(major: u64, minor: u64, patch: u64) -> Self {
         JujuVersion {
             major,

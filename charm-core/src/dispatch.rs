@@ -19,7 +19,7 @@ use crate::charm::{Charm, CharmError};
 use crate::context::Context;
 use crate::event::Event;
 use crate::hooktool::HookTools;
-use crate::log::{JujuLogLayer, LogBuffer};
+use crate::log::{DebugRoute, JujuLogLayer, LogBuffer};
 use crate::metadata::Metadata;
 use crate::model::{Model, ModelError};
 use crate::state::StateStore;
@@ -31,10 +31,18 @@ pub const PEBBLE_SOCKET_BASE_VAR: &str = "CHARM_CORE_PEBBLE_SOCKET_BASE";
 /// Why a hook failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
+    /// A handler (or `collect_status`) returned an error.
     #[error("{event}: {}", chain(.source.as_ref()))]
-    Charm { event: String, source: CharmError },
+    Charm {
+        /// The event being handled, or `collect-status`.
+        event: String,
+        /// The handler's error.
+        source: CharmError,
+    },
+    /// Committing the hook's writes, or reading stored state, failed.
     #[error("{0}")]
     Model(#[from] ModelError),
+    /// The tokio runtime could not be built (out of threads or file descriptors).
     #[error("cannot start the async runtime: {0}")]
     Runtime(String),
 }
@@ -62,8 +70,9 @@ pub(crate) fn charm_name<C>() -> &'static str {
 
 /// A charm's `main`: `fn main() -> std::process::ExitCode { charm_core::main::<MyCharm>() }`.
 pub fn main<C: Charm>() -> ExitCode {
-    let buffer = LogBuffer::default();
     let echo = std::env::var_os("JUJU_DEBUG").is_some();
+    let dispatch_path = std::env::var("JUJU_DISPATCH_PATH").unwrap_or_default();
+    let buffer = LogBuffer::new(DebugRoute::for_hook(&dispatch_path, echo));
     let subscriber = tracing_subscriber::registry()
         .with(JujuLogLayer::new(buffer.clone(), echo).with_filter(JujuLogLayer::default_filter()));
     // A second global subscriber (a test calling main twice) is harmless: keep the first.
@@ -73,7 +82,7 @@ pub fn main<C: Charm>() -> ExitCode {
     let code = run_process::<C>(&buffer);
     // Lines logged before the model existed (or if it failed) still reach Juju.
     let mut tools = HookTools::new();
-    if let Err(e) = buffer.flush(&mut tools) {
+    if let Err(e) = buffer.flush(&mut tools, &mut std::io::stdout()) {
         eprintln!("cannot send logs to juju-log: {e}");
     }
     code
@@ -83,7 +92,7 @@ fn install_panic_hook(buffer: LogBuffer) {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         tracing::error!("Uncaught panic in charm code: {info}");
-        let _ = buffer.flush(&mut HookTools::new());
+        let _ = buffer.flush(&mut HookTools::new(), &mut std::io::stdout());
         default(info);
     }));
 }

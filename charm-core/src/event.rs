@@ -22,7 +22,10 @@ use crate::metadata::Metadata;
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
 )]
 #[serde(transparent)]
-pub struct RelationId(pub u64);
+pub struct RelationId(
+    /// The number itself.
+    pub u64,
+);
 
 impl fmt::Display for RelationId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -33,8 +36,11 @@ impl fmt::Display for RelationId {
 /// The relation an event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RelationEvent {
+    /// The endpoint (`JUJU_RELATION`), as named in `metadata.yaml`.
     pub endpoint: String,
+    /// The relation's id (`JUJU_RELATION_ID`).
     pub id: RelationId,
+    /// The application at the other end (`JUJU_REMOTE_APP`).
     pub remote_app: String,
     /// Set for joined, changed and departed.
     pub remote_unit: Option<String>,
@@ -45,16 +51,22 @@ pub struct RelationEvent {
 /// A Pebble notice (`JUJU_NOTICE_*`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Notice {
+    /// Pebble's id of the notice (`JUJU_NOTICE_ID`); fetch the rest with
+    /// [`crate::Model::event_notice`].
     pub id: String,
+    /// Its type (`JUJU_NOTICE_TYPE`), e.g. `custom`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// Its key (`JUJU_NOTICE_KEY`), e.g. `example.com/db-backup-done`.
     pub key: String,
 }
 
 /// The secret a secret event is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SecretEvent {
+    /// The secret's URI (`JUJU_SECRET_ID`), `secret:...`.
     pub id: String,
+    /// Its label for this unit (`JUJU_SECRET_LABEL`), if it has one.
     pub label: Option<String>,
     /// Set for secret-remove and secret-expired.
     pub revision: Option<u64>,
@@ -64,34 +76,94 @@ pub struct SecretEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Event {
+    /// First hook of a unit, once the charm is unpacked: install what the workload needs.
     Install,
+    /// After install's config-changed, and after every reboot of a machine or restart of a
+    /// Kubernetes pod.
     Start,
+    /// Before the unit goes away; on Kubernetes also when the pod is merely restarted, so
+    /// clean up only what a restart would leave broken.
     Stop,
+    /// Last hook of a unit, after stop: remove what the charm created.
     Remove,
+    /// The configuration changed (also after install, upgrade-charm and on agent restarts).
     ConfigChanged,
+    /// Every five minutes by default (`update-status-hook-interval`): refresh the status.
     UpdateStatus,
+    /// A new revision of the charm was deployed (`juju refresh`).
     UpgradeCharm,
+    /// This unit just became the leader.
     LeaderElected,
+    /// The leader changed leader settings (deprecated by Juju; fires on non-leaders).
     LeaderSettingsChanged,
+    /// Before a machine's operating system is upgraded (machine charms).
     PreSeriesUpgrade,
+    /// After a machine's operating system was upgraded (machine charms).
     PostSeriesUpgrade,
+    /// Juju asks for metrics (`add-metric`); deferred events are not re-run here, as in ops.
     CollectMetrics,
+    /// `<endpoint>-relation-created`: a relation exists, before any remote unit joins.
     RelationCreated(RelationEvent),
+    /// `<endpoint>-relation-joined`: a remote unit entered the relation.
     RelationJoined(RelationEvent),
+    /// `<endpoint>-relation-changed`: a remote bag changed (or a unit just joined).
     RelationChanged(RelationEvent),
+    /// `<endpoint>-relation-departed`: a remote unit (or this one) is leaving the relation.
     RelationDeparted(RelationEvent),
+    /// `<endpoint>-relation-broken`: the relation is gone; [`crate::Model::relations`] no
+    /// longer lists it.
     RelationBroken(RelationEvent),
-    StorageAttached { storage: StorageId },
-    StorageDetaching { storage: StorageId },
-    PebbleReady { container: String },
-    PebbleCustomNotice { container: String, notice: Notice },
-    PebbleCheckFailed { container: String, check: String },
-    PebbleCheckRecovered { container: String, check: String },
+    /// `<name>-storage-attached`: a storage instance is ready to use.
+    StorageAttached {
+        /// The instance (`JUJU_STORAGE_ID`).
+        storage: StorageId,
+    },
+    /// `<name>-storage-detaching`: a storage instance is about to go; stop using it.
+    StorageDetaching {
+        /// The instance (`JUJU_STORAGE_ID`).
+        storage: StorageId,
+    },
+    /// `<container>-pebble-ready`: the workload container's Pebble answers.
+    PebbleReady {
+        /// The container name from `metadata.yaml`.
+        container: String,
+    },
+    /// `<container>-pebble-custom-notice`: the workload recorded a custom notice.
+    PebbleCustomNotice {
+        /// The container name.
+        container: String,
+        /// The notice (id, type, key).
+        notice: Notice,
+    },
+    /// `<container>-pebble-check-failed`: a Pebble check reached its failure threshold.
+    PebbleCheckFailed {
+        /// The container name.
+        container: String,
+        /// The check's name in the plan.
+        check: String,
+    },
+    /// `<container>-pebble-check-recovered`: a failed check succeeds again.
+    PebbleCheckRecovered {
+        /// The container name.
+        container: String,
+        /// The check's name in the plan.
+        check: String,
+    },
+    /// A secret this unit observes has a new revision.
     SecretChanged(SecretEvent),
+    /// A secret this charm owns reached its expiry time.
     SecretExpired(SecretEvent),
+    /// A secret this charm owns is due for rotation.
     SecretRotate(SecretEvent),
+    /// A revision of a secret this charm owns is no longer observed: remove it.
     SecretRemove(SecretEvent),
-    Action { name: String, id: String },
+    /// An action the user ran (`juju run unit action`).
+    Action {
+        /// The action's name from `actions.yaml`.
+        name: String,
+        /// Juju's id of this run (`JUJU_ACTION_UUID`).
+        id: String,
+    },
 }
 
 const RELATION_KINDS: [&str; 5] = ["created", "joined", "changed", "departed", "broken"];

@@ -15,10 +15,9 @@ use std::process::{Command, Stdio};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::backend::{Backend, BackendError, GoalState, RelationRef, StorageInfo};
+use crate::backend::{Backend, BackendError, GoalState, LogLevel, RelationRef, StorageInfo};
 use crate::context::StorageId;
 use crate::event::RelationId;
-use crate::log::LogLevel;
 use crate::network::{Network, Port};
 use crate::secret::{SecretGet, SecretInfo, SecretRotate, SecretSpec};
 use crate::status::{Status, StatusName};
@@ -43,6 +42,7 @@ fn py_bool(b: bool) -> &'static str {
 }
 
 impl HookTools {
+    /// Runs the tools found on the process's `PATH`, where Juju puts them for a hook.
     pub fn new() -> Self {
         HookTools::default()
     }

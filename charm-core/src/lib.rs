@@ -14,8 +14,9 @@
 //! the metadata into [`Metadata`], parses the [`Event`], builds a [`Model`] over the
 //! hook-tool [`Backend`], re-runs deferred events, runs the charm's handler and
 //! `collect_status`, then commits: one `relation-set` per changed bag, one `status-set`
-//! (skipped when unchanged), stored state, and the logs batched into `juju-log` calls. An error
-//! is logged with its causes and the process exits 1, committing nothing.
+//! (skipped when unchanged), stored state, and the logs (DEBUG lines on stdout, which Juju
+//! records at DEBUG, the others in one `juju-log` call per level). An error is logged with its
+//! causes and the process exits 1, committing nothing.
 //!
 //! Compatibility target: ops 3.x against Juju 3 — the same hook-tool command lines, the same
 //! permission rules for relation data, the same status priorities, the same key log lines
@@ -27,8 +28,12 @@
 //!   a failing hook changes nothing (Juju also discards relation data of failed hooks).
 //! - Handlers are `async` on a current-thread tokio runtime owned by charm-core.
 //! - The reconcile style is preferred over deferral: see [`state`].
-//! - Logging: see [`log`] for how lines are batched.
+//! - Every hook-tool call starts a process: reads happen at most once per hook, writes that
+//!   change nothing are skipped (relation data, the unit status: see [`status`]), and a hook
+//!   that only logs at DEBUG starts no `juju-log` at all (see [`log`]).
 //! - Testing: `testing` (cargo feature `testing`) runs charms against in-memory states.
+
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod charm;

@@ -18,36 +18,54 @@ use serde_json::Value;
 /// A charm's metadata, config options and actions.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metadata {
+    /// The charm's name (`name:`); the application name is chosen at deploy time and can
+    /// differ ([`crate::Model::app_name`]).
     pub name: String,
+    /// A subordinate charm runs beside a principal unit, related over a `container`-scoped
+    /// endpoint.
     pub subordinate: bool,
     /// Relation endpoints by name (requires, provides and peers together: Juju forbids two
     /// endpoints with the same name).
     pub endpoints: BTreeMap<String, Endpoint>,
     /// Bindings that are not relations (usable with `network-get`).
     pub extra_bindings: BTreeSet<String>,
+    /// Workload containers of a Kubernetes charm, by name.
     pub containers: BTreeMap<String, ContainerSpec>,
+    /// Resources (files, OCI images) by name, fetched with `resource-get`.
     pub resources: BTreeMap<String, ResourceSpec>,
+    /// Storage by name.
     pub storage: BTreeMap<String, StorageSpec>,
+    /// Config options from `config.yaml` (or charmcraft.yaml's `config.options`).
     pub config: BTreeMap<String, ConfigOption>,
+    /// Actions from `actions.yaml` (or charmcraft.yaml's `actions`).
     pub actions: BTreeMap<String, ActionSpec>,
 }
 
 /// A relation endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// The endpoint's name, used in hook names (`<name>-relation-changed`).
     pub name: String,
+    /// Which section declares it.
     pub role: Role,
+    /// The interface name both sides must share (`backup`, `pgsql`).
     pub interface: String,
     /// At most this many relations on the endpoint.
     pub limit: Option<u32>,
+    /// Who sees whom over the relation.
     pub scope: Scope,
+    /// Informational: the charm works without this relation.
     pub optional: bool,
 }
 
+/// The side of a relation an endpoint is on, which decides who may relate to whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
+    /// `requires:`: consumes the interface.
     Requires,
+    /// `provides:`: offers the interface.
     Provides,
+    /// `peers:`: the application's units among themselves (one shared application bag).
     Peers,
 }
 
@@ -61,8 +79,10 @@ impl fmt::Display for Role {
     }
 }
 
+/// An endpoint's `scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Scope {
+    /// Every unit of one side sees every unit of the other.
     #[default]
     Global,
     /// Only units on the same machine (subordinates) see each other.
@@ -74,51 +94,75 @@ pub enum Scope {
 pub struct ContainerSpec {
     /// The OCI image resource the container runs.
     pub resource: Option<String>,
+    /// Storage mounted into the container.
     pub mounts: Vec<Mount>,
 }
 
+/// A storage mounted into a workload container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
+    /// The storage name (a key of [`Metadata::storage`]).
     pub storage: String,
+    /// The mount point inside the container.
     pub location: String,
 }
 
+/// What a resource is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceKind {
+    /// A file the charm reads from the path `resource-get` prints.
     File,
+    /// An OCI image a workload container runs; `resource-get` prints its registry details.
     OciImage,
 }
 
+/// A resource of the charm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceSpec {
+    /// File or OCI image.
     pub kind: ResourceKind,
+    /// The file name a file resource is stored under.
     pub filename: Option<String>,
+    /// What it is for, shown by `juju resources`.
     pub description: String,
 }
 
+/// What a storage is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageKind {
+    /// A mounted filesystem.
     Filesystem,
+    /// A raw block device.
     Block,
 }
 
+/// A storage of the charm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageSpec {
+    /// Filesystem or block device.
     pub kind: StorageKind,
+    /// Where a filesystem is mounted, when the charm says.
     pub location: Option<String>,
     /// `multiple.range`, e.g. `1-10` or `2+`, when several instances are allowed.
     pub multiple: Option<String>,
+    /// Mounted read-only.
     pub read_only: bool,
+    /// Shared by the application's units (not supported by every provider).
     pub shared: bool,
+    /// The smallest size Juju may provision, e.g. `1G`.
     pub minimum_size: Option<String>,
 }
 
 /// The type of a config option, as declared in `config.yaml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConfigType {
+    /// `boolean`: true or false.
     Boolean,
+    /// `int`: a 64-bit integer.
     Int,
+    /// `float`: a number (an integer is accepted too).
     Float,
+    /// `string`: text.
     String,
     /// A secret URI (`secret:...`) the charm has been granted.
     Secret,
@@ -139,8 +183,11 @@ impl fmt::Display for ConfigType {
 /// A config value of the declared type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigValue {
+    /// A `boolean` option's value.
     Boolean(bool),
+    /// An `int` option's value.
     Int(i64),
+    /// A `float` option's value.
     Float(f64),
     /// `string` and `secret` options.
     String(String),
@@ -161,6 +208,7 @@ impl ConfigValue {
         }
     }
 
+    /// The value as `config-get --format=json` prints it.
     pub fn to_json(&self) -> Value {
         match self {
             ConfigValue::Boolean(b) => Value::Bool(*b),
@@ -214,16 +262,22 @@ impl From<String> for ConfigValue {
 /// One option of `config.yaml`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigOption {
+    /// The option's `type`.
     pub kind: ConfigType,
+    /// The value Juju reports while the user has set none; `None`: the option is unset.
     pub default: Option<ConfigValue>,
+    /// What it means, shown by `juju config`.
     pub description: String,
 }
 
 /// One action of `actions.yaml`. `params` holds the JSON schema of each parameter.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ActionSpec {
+    /// What it does, shown by `juju actions`.
     pub description: String,
+    /// The JSON schema of each parameter, by name.
     pub params: BTreeMap<String, Value>,
+    /// Parameters the user must give.
     pub required: Vec<String>,
     /// Whether parameters not in `params` are accepted (Juju's default: yes).
     pub additional_properties: bool,
@@ -232,15 +286,28 @@ pub struct ActionSpec {
 /// Metadata that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
+    /// A file exists but cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not valid YAML or breaks Juju's rules for it.
     #[error("{file} is not valid: {reason}")]
-    Invalid { file: String, reason: String },
+    Invalid {
+        /// The file, e.g. `metadata.yaml`.
+        file: String,
+        /// What is wrong, naming the key.
+        reason: String,
+    },
+    /// The directory holds no metadata at all: not a charm directory.
     #[error("no metadata.yaml or charmcraft.yaml in {dir}")]
-    NotFound { dir: String },
+    NotFound {
+        /// The directory searched.
+        dir: String,
+    },
 }
 
 fn invalid(file: &str, reason: impl Into<String>) -> MetadataError {

@@ -5,17 +5,22 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The protocol of an opened port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
+    /// TCP, with a port or range.
     Tcp,
+    /// UDP, with a port or range.
     Udp,
+    /// ICMP (ping): no port.
     Icmp,
 }
 
 /// An opened port or port range (`8080/tcp`, `1000-2000/udp`, `icmp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Port {
+    /// TCP, UDP or ICMP.
     pub protocol: Protocol,
     /// `None` for icmp.
     pub from: Option<u16>,
@@ -24,6 +29,8 @@ pub struct Port {
 }
 
 impl Port {
+    /// One TCP port, e.g. `Port::tcp(8080)` for [`crate::Model::open_port`] (`open-port
+    /// 8080/tcp`).
     pub fn tcp(port: u16) -> Port {
         Port {
             protocol: Protocol::Tcp,
@@ -31,6 +38,7 @@ impl Port {
             to: Some(port),
         }
     }
+    /// One UDP port (`open-port PORT/udp`).
     pub fn udp(port: u16) -> Port {
         Port {
             protocol: Protocol::Udp,
@@ -38,6 +46,7 @@ impl Port {
             to: Some(port),
         }
     }
+    /// ICMP, so that the unit answers pings once exposed (`open-port icmp`).
     pub fn icmp() -> Port {
         Port {
             protocol: Protocol::Icmp,
@@ -100,21 +109,27 @@ impl FromStr for Port {
 /// One address of a bound interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Address {
+    /// The address's host name, when Juju knows one.
     #[serde(default)]
     pub hostname: String,
     /// An IP address or hostname.
     pub value: String,
+    /// The subnet it belongs to, e.g. `10.0.0.0/24`.
     #[serde(default)]
     pub cidr: String,
 }
 
+/// A network interface a binding is bound to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub struct BindAddress {
+    /// The interface's MAC address (empty on Kubernetes).
     #[serde(default)]
     pub mac_address: String,
+    /// The interface's name, e.g. `eth0`.
     #[serde(default)]
     pub interface_name: String,
+    /// Its addresses.
     #[serde(default)]
     pub addresses: Vec<Address>,
 }
@@ -123,10 +138,13 @@ pub struct BindAddress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub struct Network {
+    /// The interfaces the workload should listen on.
     #[serde(default)]
     pub bind_addresses: Vec<BindAddress>,
+    /// Subnets the unit's outgoing traffic comes from (for the other side's firewall rules).
     #[serde(default)]
     pub egress_subnets: Vec<String>,
+    /// Addresses other applications should connect to, the preferred one first.
     #[serde(default)]
     pub ingress_addresses: Vec<String>,
 }

@@ -15,10 +15,12 @@ pub enum SecretOwner {
     /// Shared by the application; only the leader may manage it.
     #[default]
     Application,
+    /// Private to the unit that created it; survives leadership changes.
     Unit,
 }
 
 impl SecretOwner {
+    /// The value `secret-add --owner` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             SecretOwner::Application => "application",
@@ -27,19 +29,29 @@ impl SecretOwner {
     }
 }
 
+/// How often Juju emits `secret-rotate` for a secret the charm owns (`secret-add --rotate`),
+/// so that the charm writes a new revision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SecretRotate {
+    /// No rotation.
     Never,
+    /// Every hour.
     Hourly,
+    /// Every day.
     Daily,
+    /// Every week.
     Weekly,
+    /// Every month.
     Monthly,
+    /// Every three months.
     Quarterly,
+    /// Every year.
     Yearly,
 }
 
 impl SecretRotate {
+    /// The value `--rotate` takes.
     pub fn as_str(self) -> &'static str {
         match self {
             SecretRotate::Never => "never",
@@ -52,6 +64,7 @@ impl SecretRotate {
         }
     }
 
+    /// Reads a policy as `secret-info-get` prints it; `None` for one this crate does not know.
     pub fn parse(s: &str) -> Option<SecretRotate> {
         Some(match s {
             "never" => SecretRotate::Never,
@@ -82,17 +95,22 @@ pub enum SecretGet {
 /// that are set are changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SecretSpec {
+    /// The secret's key-value content (see [`SecretSpec::validate_content`] for Juju's rules).
     pub content: BTreeMap<String, String>,
+    /// The owner's label, to find it again without storing its id (`--label`).
     pub label: Option<String>,
+    /// Shown by `juju secrets` (`--description`).
     pub description: Option<String>,
     /// A duration (`24h`) or an RFC 3339 time.
     pub expire: Option<String>,
+    /// Rotation policy (`--rotate`).
     pub rotate: Option<SecretRotate>,
     /// Used by `secret-add` only.
     pub owner: SecretOwner,
 }
 
 impl SecretSpec {
+    /// A spec with this content and nothing else set (application-owned, no label).
     pub fn new(content: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>) -> Self {
         SecretSpec {
             content: content
@@ -103,11 +121,13 @@ impl SecretSpec {
         }
     }
 
+    /// Sets the label.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
+    /// Sets the owner (application by default).
     pub fn owner(mut self, owner: SecretOwner) -> Self {
         self.owner = owner;
         self
@@ -149,12 +169,19 @@ fn valid_key(key: &str) -> bool {
 /// `secret-info-get` output (owners only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SecretInfo {
+    /// The secret's URI.
     pub id: String,
+    /// Its latest revision.
     pub revision: u64,
+    /// The owner's label.
     pub label: Option<String>,
+    /// Its description.
     pub description: Option<String>,
+    /// When it expires (RFC 3339), if it does.
     pub expiry: Option<String>,
+    /// Its rotation policy.
     pub rotation: Option<SecretRotate>,
+    /// When it is next due for rotation (RFC 3339).
     pub rotates: Option<String>,
 }
 

@@ -61,12 +61,31 @@ pub enum StateLocation {
 /// Stored state that could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
+    /// The state file exists but cannot be read or is not JSON.
     #[error("cannot read stored state {path}: {reason}")]
-    Read { path: String, reason: String },
+    Read {
+        /// The state file.
+        path: String,
+        /// The I/O or JSON error.
+        reason: String,
+    },
+    /// The state file cannot be replaced (disk full, permissions).
     #[error("cannot write stored state {path}: {reason}")]
-    Write { path: String, reason: String },
+    Write {
+        /// The state file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// A key is reserved or invalid, or its value does not (de)serialise as the type asked.
     #[error("stored state key `{key}`: {reason}")]
-    Value { key: String, reason: String },
+    Value {
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `state-get`, `state-set` or `state-delete` failed.
     #[error("stored state in Juju: {0}")]
     Juju(#[from] crate::backend::BackendError),
 }
@@ -220,6 +239,11 @@ impl StateStore {
 
     pub(crate) fn set_last_unit_status(&mut self, status: &Status) -> Result<(), StateError> {
         self.set_internal(UNIT_STATUS_KEY, status)
+    }
+
+    /// Forgets the unit status set last: Juju has set another one.
+    pub(crate) fn forget_last_unit_status(&mut self) {
+        self.remove_internal(UNIT_STATUS_KEY);
     }
 
     /// Every value (the testing harness reads them back).

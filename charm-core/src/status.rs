@@ -3,11 +3,36 @@
 //! Like ops' collect-status, a charm may report several statuses during one hook (one per
 //! concern: config, relation, workload); the highest priority wins, in ops' order
 //! error > blocked > maintenance > waiting > active. charm-core sets the winner once, at the
-//! end of a successful hook, and skips `status-set` when the unit status is the one it set last
-//! (remembered in the charm's state store, so knowing costs nothing). Only this unit sets its
-//! unit status, so the memory is reliable; if it is lost (a recreated Kubernetes pod) the
-//! status is simply set again. The application status is always set when reported: another
-//! unit may have set it while it was leader.
+//! end of a successful hook.
+//!
+//! # Skipping `status-set` when the status did not change
+//! `juju status` shows the status set last, and a hook that sets none leaves it as it is, so a
+//! `status-set` repeating what Juju already shows is a process started for nothing (most hooks
+//! of a settled unit: update-status every five minutes, relation-changed...). Knowing what Juju
+//! shows costs a `status-get`, one call to save one, unless the charm remembers: charm-core
+//! records the unit status it set in the charm's state store (free for
+//! [`crate::StateLocation::CharmDir`]; for [`crate::StateLocation::Juju`] it rides in the
+//! `state-set` of hooks that change state anyway, one more call only when the status changes)
+//! and skips `status-set` when the winner equals it. The memory is reliable because of who may
+//! write a unit's workload status:
+//! - only the unit itself, through `status-set`, and charm-core is the only caller in the
+//!   charm: a status is remembered only after its `status-set` succeeded, and a failing hook
+//!   saves no state, so the memory never claims a status Juju did not get;
+//! - a hook error does not overwrite it: Juju keeps the error on the unit agent and shows
+//!   `error` in place of the workload status until the hook is resolved, then the remembered
+//!   status again;
+//! - the unit agent itself, around three hooks: before `install` (maintenance, "installing
+//!   charm software", only if the charm never set a status), before and after `stop`
+//!   (maintenance) and around `remove` (maintenance, then terminated); and after `start` (unknown,
+//!   only if the charm never set a status, which then also means there is no memory). So in
+//!   install, stop and remove charm-core always sets the status, and after stop it forgets it:
+//!   on Kubernetes `stop` also runs when the pod is merely restarted, and the next hook must
+//!   replace Juju's maintenance status (no hook follows remove);
+//! - if the memory is lost (a recreated Kubernetes pod with state in the charm directory, a
+//!   charm refreshed from another framework), the status is simply set again.
+//!
+//! The application status is always set when reported: another unit may have set it while it
+//! was leader, and a unit cannot know without `status-get --application`.
 
 use std::fmt;
 
@@ -17,26 +42,37 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "status", content = "message", rename_all = "lowercase")]
 pub enum Status {
+    /// The workload is doing its job; the message is usually empty.
     Active(String),
+    /// The charm cannot proceed without the operator (bad config, a missing relation): the
+    /// message says what to do.
     Blocked(String),
+    /// The charm is working on the unit (installing, upgrading) and will get out of it itself.
     Maintenance(String),
+    /// The charm waits for something outside the operator's hands (a remote application's
+    /// data, the workload starting).
     Waiting(String),
 }
 
 impl Status {
+    /// `active` with this message.
     pub fn active(message: impl Into<String>) -> Self {
         Status::Active(message.into())
     }
+    /// `blocked` with this message; tell the operator what to do, e.g. "missing fileset config".
     pub fn blocked(message: impl Into<String>) -> Self {
         Status::Blocked(message.into())
     }
+    /// `maintenance` with this message.
     pub fn maintenance(message: impl Into<String>) -> Self {
         Status::Maintenance(message.into())
     }
+    /// `waiting` with this message.
     pub fn waiting(message: impl Into<String>) -> Self {
         Status::Waiting(message.into())
     }
 
+    /// Which of the four it is.
     pub fn name(&self) -> StatusName {
         match self {
             Status::Active(_) => StatusName::Active,
@@ -46,6 +82,7 @@ impl Status {
         }
     }
 
+    /// The message `juju status` shows next to the name.
     pub fn message(&self) -> &str {
         match self {
             Status::Active(m)
@@ -82,11 +119,17 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusName {
+    /// A hook failed (Juju's to set).
     Error,
+    /// See [`Status::Blocked`].
     Blocked,
+    /// See [`Status::Maintenance`].
     Maintenance,
+    /// See [`Status::Waiting`].
     Waiting,
+    /// See [`Status::Active`].
     Active,
+    /// No status set yet, or the agent lost contact (Juju's to set).
     Unknown,
 }
 
@@ -103,6 +146,7 @@ impl StatusName {
         }
     }
 
+    /// The name as `status-set` and `status-get` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             StatusName::Error => "error",
@@ -114,6 +158,7 @@ impl StatusName {
         }
     }
 
+    /// Reads a name as `status-get` prints it; `None` for one Juju does not have.
     pub fn parse(s: &str) -> Option<StatusName> {
         Some(match s {
             "error" => StatusName::Error,
@@ -141,6 +186,7 @@ pub struct StatusCollector {
 }
 
 impl StatusCollector {
+    /// Reports a status; it replaces the winner only if it has a higher priority.
     pub fn add(&mut self, status: Status) {
         let better = match &self.winner {
             None => true,
@@ -151,6 +197,7 @@ impl StatusCollector {
         }
     }
 
+    /// The status to set, if any was reported.
     pub fn winner(&self) -> Option<&Status> {
         self.winner.as_ref()
     }

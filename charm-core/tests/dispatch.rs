@@ -24,12 +24,17 @@ fn main() -> ExitCode {
             config_changed_commits_with_six_calls,
         ),
         (
-            "logs_are_batched_into_one_juju_log_call",
-            logs_are_batched_into_one_juju_log_call,
+            "debug_lines_go_to_stdout_and_each_level_to_one_call",
+            debug_lines_go_to_stdout_and_each_level_to_one_call,
         ),
+        ("warnings_stay_warnings", warnings_stay_warnings),
         (
             "unchanged_status_and_bag_are_not_written_again",
             unchanged_status_and_bag_are_not_written_again,
+        ),
+        (
+            "status_is_set_again_where_juju_sets_it",
+            status_is_set_again_where_juju_sets_it,
         ),
         (
             "unknown_hook_exits_zero_with_a_debug_line",
@@ -100,20 +105,58 @@ fn config_changed_commits_with_six_calls() {
     );
 }
 
-fn logs_are_batched_into_one_juju_log_call() {
+fn debug_lines_go_to_stdout_and_each_level_to_one_call() {
     let s = setup();
     s.demo_scenario();
     s.canned("config-get", r#"{"fileset": "/etc,/srv", "verbose": true}"#);
     let out = s.run("hooks/config-changed", &[]);
     assert!(out.status.success(), "{out:?}");
-    let logs = s.logs();
-    // DEBUG lines, then the INFO line, then a DEBUG line: three runs of one level each.
-    let levels: Vec<&str> = logs.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(levels, vec!["DEBUG", "INFO", "DEBUG"], "{logs:#?}");
-    let first: Vec<&str> = logs[0].1.lines().collect();
-    assert!(first[0].starts_with("charm-core ") && first[0].ends_with(" up and running."));
-    assert_eq!(first[1], "Emitting Juju event config_changed.");
-    assert_eq!(logs[1].1, "fileset: /etc,/srv");
+    // Two INFO lines with DEBUG lines around them: one juju-log call, at INFO.
+    assert_eq!(
+        s.logs(),
+        vec![(
+            "INFO".to_string(),
+            "fileset: /etc,/srv\nhanding the new fileset /etc,/srv to the backup agent".to_string()
+        )]
+    );
+    assert_eq!(s.calls().len(), s.tool_calls().len() + 1);
+    // DEBUG lines cost no process: Juju records the hook's stdout at DEBUG.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("charm-core ") && lines[0].ends_with(" up and running."));
+    assert_eq!(lines[1], "Emitting Juju event config_changed.");
+}
+
+fn warnings_stay_warnings() {
+    let s = setup();
+    s.demo_scenario();
+    s.canned("config-get", r#"{"fileset": "etc", "verbose": true}"#);
+    let out = s.run("hooks/config-changed", &[]);
+    assert!(out.status.success(), "{out:?}");
+    // `juju debug-log --level WARNING` shows it: the WARNING line is not in an INFO call.
+    assert_eq!(
+        s.logs(),
+        vec![(
+            "WARNING".to_string(),
+            r#"fileset path "etc" is not absolute"#.to_string()
+        )]
+    );
+    assert!(
+        s.tool_calls().contains(
+            &[
+                "status-set",
+                "--application=False",
+                "blocked",
+                "--",
+                "invalid config: fileset"
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        "{:?}",
+        s.tool_calls()
+    );
 }
 
 fn unchanged_status_and_bag_are_not_written_again() {
@@ -135,17 +178,37 @@ fn unchanged_status_and_bag_are_not_written_again() {
     assert!(s.tool_calls().iter().any(|c| c[0] == "status-set"));
 }
 
+fn status_is_set_again_where_juju_sets_it() {
+    let s = setup();
+    s.demo_scenario();
+    let status_sets = |hook: &str| {
+        s.reset_calls();
+        let out = s.run(hook, &[]);
+        assert!(out.status.success(), "{hook}: {out:?}");
+        s.tool_calls()
+            .iter()
+            .filter(|c| c[0] == "status-set")
+            .count()
+    };
+    assert_eq!(status_sets("hooks/config-changed"), 1);
+    assert_eq!(status_sets("hooks/config-changed"), 0, "unchanged: skipped");
+    // Juju shows "installing charm software" during install: set it even if unchanged.
+    assert_eq!(status_sets("hooks/install"), 1);
+    // The demo reports no status in stop; Juju sets maintenance after it, so the next hook
+    // (on Kubernetes: the restarted pod's) sets the status again.
+    assert_eq!(status_sets("hooks/stop"), 0);
+    assert_eq!(status_sets("hooks/config-changed"), 1);
+}
+
 fn unknown_hook_exits_zero_with_a_debug_line() {
     let s = setup();
     let out = s.run("hooks/frobnicate", &[]);
     assert!(out.status.success(), "{out:?}");
-    assert!(s.tool_calls().is_empty(), "{:?}", s.tool_calls());
-    let logs = s.logs();
-    assert_eq!(logs.len(), 1, "{logs:?}");
-    assert_eq!(logs[0].0, "DEBUG");
+    assert!(s.calls().is_empty(), "not even juju-log: {:?}", s.calls());
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        logs[0].1.contains("Event frobnicate not defined for Demo."),
-        "{logs:?}"
+        stdout.contains("Event frobnicate not defined for Demo."),
+        "{stdout}"
     );
 }
 
@@ -243,5 +306,17 @@ fn actions_run_with_their_params() {
     assert!(
         !calls.iter().any(|c| c[0] == "status-set"),
         "actions report no status here"
+    );
+    // An action's stdout is its output for the user: DEBUG lines go through juju-log.
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let logs = s.logs();
+    assert!(
+        logs.iter()
+            .any(|(level, m)| level == "DEBUG" && m.contains("Emitting Juju event")),
+        "{logs:?}"
     );
 }

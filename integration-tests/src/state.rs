@@ -28,7 +28,8 @@ pub struct ModelState {
     pub hook: Option<HookContext>,
     /// Changes the running hook made that Juju applies only when the hook succeeds.
     pub pending: Journal,
-    /// Everything units sent with `juju-log`.
+    /// Everything units sent with `juju-log`, and every line their hooks printed (stdout at
+    /// DEBUG, stderr at WARNING), as Juju's model log holds them.
     pub log: Vec<LogLine>,
     pub counters: Counters,
 }

@@ -88,7 +88,9 @@ impl Charm for Demo {
             let current = relation.local_app_data()?;
             let fileset = paths.join(",");
             if current.get("fileset") != Some(&fileset) {
-                tracing::debug!("handing the new fileset {fileset} to the backup agent");
+                // INFO: the operator wants to know what the charm changed (DEBUG is off by
+                // default in Juju); lines of one level cost one `juju-log` call together.
+                tracing::info!("handing the new fileset {fileset} to the backup agent");
             }
             relation.set(&Bag::LocalApp, "fileset", fileset)?;
         }

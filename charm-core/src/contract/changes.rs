@@ -38,6 +38,8 @@ impl BagChanges {
         BagChanges { set, delete }
     }
 
+    /// True when the bag already holds the message: nothing to write, and so no
+    /// `relation-changed` for the other side.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.delete.is_empty()
     }

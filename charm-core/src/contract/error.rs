@@ -15,6 +15,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// An error for the field at `key`; `value` is the offending text, quoted in the message.
     pub fn new(key: impl Into<String>, message: impl Into<String>, value: Option<&str>) -> Self {
         FieldError {
             key: key.into(),
@@ -46,6 +47,7 @@ impl ValidationErrors {
         (!errors.is_empty()).then_some(ValidationErrors { errors })
     }
 
+    /// Every field error, in field order.
     pub fn errors(&self) -> &[FieldError] {
         &self.errors
     }

@@ -15,6 +15,7 @@ pub struct BagEncoder {
 }
 
 impl BagEncoder {
+    /// An empty bag, no errors yet.
     pub fn new() -> Self {
         Self::default()
     }
@@ -94,6 +95,8 @@ pub struct BagDecoder<'a> {
 }
 
 impl<'a> BagDecoder<'a> {
+    /// Starts decoding `bag` (the other side's, as [`crate::contract::decode_remote`] hands it
+    /// over).
     pub fn new(bag: &'a Bag) -> Self {
         BagDecoder {
             bag,

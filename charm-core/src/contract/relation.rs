@@ -26,9 +26,12 @@ pub enum PublishError {
     /// The message is invalid; every bad field is listed with its bag key.
     #[error("invalid {endpoint} relation data: {errors}")]
     Invalid {
+        /// The relation endpoint.
         endpoint: String,
+        /// Every invalid field.
         errors: ValidationErrors,
     },
+    /// Reading leadership or the bag failed.
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -80,16 +83,22 @@ pub enum RemoteError {
     /// The remote application has written nothing yet (or is not known yet).
     #[error("{endpoint} relation {relation}: waiting for the remote application's data")]
     NotReady {
+        /// The relation endpoint.
         endpoint: String,
+        /// The relation.
         relation: RelationId,
     },
     /// The remote application wrote an invalid bag; every bad field is listed with its key.
     #[error("{endpoint} relation {relation}: invalid remote data: {errors}")]
     Invalid {
+        /// The relation endpoint.
         endpoint: String,
+        /// The relation.
         relation: RelationId,
+        /// Every invalid field.
         errors: ValidationErrors,
     },
+    /// Reading the relation failed (e.g. it was removed meanwhile).
     #[error(transparent)]
     Model(#[from] ModelError),
 }

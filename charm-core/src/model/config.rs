@@ -9,26 +9,40 @@ use crate::metadata::{ConfigOption, ConfigType, ConfigValue};
 /// A config value that cannot be had as asked.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
+    /// The charm asked for an option `config.yaml` does not declare (a typo in the charm).
     #[error("config option `{0}` is not declared in config.yaml")]
     Unknown(String),
+    /// The charm asked for a type the option is not declared with.
     #[error("config option `{option}` is {declared}, not {asked}")]
     WrongType {
+        /// The option.
         option: String,
+        /// Its type in `config.yaml`.
         declared: ConfigType,
+        /// The Rust type asked for.
         asked: &'static str,
     },
+    /// A required value is missing: the option has no default and the operator set none.
     #[error("config option `{0}` is not set and has no default")]
     Unset(String),
+    /// The value does not fit the integer type asked for.
     #[error("config option `{option}` = {value} does not fit in {asked}")]
     OutOfRange {
+        /// The option.
         option: String,
+        /// The value Juju gave.
         value: String,
+        /// The Rust type asked for.
         asked: &'static str,
     },
+    /// `config-get` returned a value of another type than declared (a Juju or charm bug).
     #[error("config option `{option}` is declared {declared} but Juju gave `{value}`")]
     Invalid {
+        /// The option.
         option: String,
+        /// Its type in `config.yaml`.
         declared: ConfigType,
+        /// The value Juju gave, as JSON.
         value: String,
     },
 }
@@ -116,8 +130,11 @@ impl Config {
     }
 }
 
-/// Types a config value converts to.
+/// Types a config value converts to, for [`Config::get`]-style typed reads; implement it for
+/// a charm's own option types (an enum parsed from a string option, say).
 pub trait FromConfig: Sized {
+    /// Converts the value of `option` (declared with type `declared` in `config.yaml`;
+    /// `None` when unset without default), or says why it cannot.
     fn from_config(
         option: &str,
         declared: ConfigType,

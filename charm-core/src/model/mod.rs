@@ -39,39 +39,62 @@ use crate::network::{Network, Port};
 use crate::state::{StateError, StateStore};
 use crate::status::{Status, StatusCollector};
 
-/// A model operation that failed.
+/// A model operation that failed. Returned by every [`Model`] method; a handler usually
+/// passes it on with `?` (the hook fails and Juju retries it), or matches the variants it can
+/// handle, e.g. [`ModelError::is_not_found`] for a relation removed while the hook ran.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// A hook tool failed (see [`BackendError`]).
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The configuration does not match `config.yaml` (a wrong type, an unknown option).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Stored state could not be read or written.
     #[error(transparent)]
     State(#[from] StateError),
     /// A workload container's Pebble refused or could not be reached
     /// ([`crate::pebble::Error::Connection`] means Pebble is not up yet).
     #[error(transparent)]
     Pebble(#[from] crate::pebble::Error),
+    /// The charm named something its metadata does not declare: a bug in the charm, caught
+    /// before any tool runs.
     #[error("`{name}` is not {what} of this charm (metadata declares: {declared})")]
     Undeclared {
+        /// What kind of thing, e.g. `an endpoint`, `a container`.
         what: &'static str,
+        /// The name asked for.
         name: String,
+        /// The names the metadata declares, for the message.
         declared: String,
     },
+    /// The relation does not exist (any more).
     #[error("relation {0} not found")]
     RelationNotFound(String),
+    /// [`Model::relation`] found several relations on an endpoint that may have many.
     #[error("endpoint `{endpoint}` has {count} relations; use relations() to pick one")]
-    TooManyRelations { endpoint: String, count: usize },
+    TooManyRelations {
+        /// The endpoint.
+        endpoint: String,
+        /// How many relations it has.
+        count: usize,
+    },
+    /// ops' rules forbid this read or write (e.g. writing a remote bag).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// A leader-only operation on a unit that is not the leader.
     #[error("only the leader can {0}")]
     NotLeader(String),
+    /// Relation data that is not a valid bag (an empty key).
     #[error("invalid relation data: {0}")]
     InvalidData(String),
+    /// An action operation outside an action, or parameters that do not match `actions.yaml`.
     #[error("action: {0}")]
     Action(String),
+    /// A secret operation Juju would refuse (bad content, wrong owner).
     #[error("secret: {0}")]
     Secret(String),
+    /// The charm used the API in a way that cannot work (e.g. deferring an action).
     #[error("{0}")]
     Usage(String),
 }
@@ -186,18 +209,24 @@ impl Model {
         &self.meta
     }
 
+    /// This unit's name, e.g. `backup-integrator/0` (`JUJU_UNIT_NAME`).
     pub fn unit_name(&self) -> &str {
         &self.ctx.unit_name
     }
 
+    /// This application's name as deployed (the unit name before the `/`), which may differ
+    /// from the charm's name.
     pub fn app_name(&self) -> &str {
         &self.ctx.app_name
     }
 
+    /// The Juju model's name (`JUJU_MODEL_NAME`).
     pub fn model_name(&self) -> &str {
         &self.ctx.model_name
     }
 
+    /// The Juju model's UUID (`JUJU_MODEL_UUID`): unique where names are not, e.g. to name
+    /// resources outside Juju.
     pub fn model_uuid(&self) -> &str {
         &self.ctx.model_uuid
     }
@@ -475,7 +504,8 @@ impl Model {
     /// Applies everything collected during the hook, in this order: action results and
     /// failure, relation data (one `relation-set` per changed bag, writes that change nothing
     /// skipped), workload version, application status, unit status (skipped when it is the one
-    /// set last), stored state. Juju itself only commits relation data when the hook exits 0.
+    /// charm-core set last, except in install, stop and remove: see [`crate::status`]), stored
+    /// state. Juju itself only commits relation data when the hook exits 0.
     pub fn commit(&self) -> Result<(), ModelError> {
         let pending = std::mem::take(&mut *self.pending.borrow_mut());
         if !pending.action_results.is_empty() {
@@ -504,12 +534,28 @@ impl Model {
         if let Some(status) = pending.app_status.winner() {
             self.with_backend(|b| b.status_set(true, status))?;
         }
+        // Juju sets the unit status itself around install, stop and remove (see
+        // `crate::status`): there the remembered status says nothing about what Juju shows.
+        let juju_sets_status = matches!(
+            *self.event.borrow(),
+            Some(Event::Install | Event::Stop | Event::Remove)
+        );
         if let Some(status) = pending.unit_status.winner() {
-            let last = self.store.borrow().last_unit_status();
+            let last = if juju_sets_status {
+                None
+            } else {
+                self.store.borrow().last_unit_status()
+            };
             if last.as_ref() != Some(status) {
                 self.with_backend(|b| b.status_set(false, status))?;
                 self.store.borrow_mut().set_last_unit_status(status)?;
             }
+        }
+        if matches!(*self.event.borrow(), Some(Event::Stop)) {
+            // Juju sets maintenance after stop: the next hook (on Kubernetes, the restarted
+            // pod's) sets the status again. No hook follows remove: nothing to forget there
+            // (and with state in Juju, forgetting would cost a `state-delete`).
+            self.store.borrow_mut().forget_last_unit_status();
         }
         let mut store = self.store.borrow_mut();
         let mut backend = self.backend.borrow_mut();
@@ -517,10 +563,10 @@ impl Model {
         Ok(())
     }
 
-    /// Sends buffered log lines through `juju-log`.
+    /// Sends buffered log lines (see [`crate::log`]) through this model's backend.
     pub(crate) fn flush_logs(&self, buffer: &crate::log::LogBuffer) -> Result<usize, BackendError> {
         let mut backend = self.backend.borrow_mut();
-        buffer.flush(backend.as_mut())
+        buffer.flush(backend.as_mut(), &mut std::io::stdout())
     }
 
     /// Gives the backend back (the testing harness reads its state).

@@ -166,10 +166,13 @@ impl Model {
 }
 
 impl<'m> Relation<'m> {
+    /// Juju's id of the relation, stable for its lifetime (store it to recognise the relation
+    /// in later hooks).
     pub fn id(&self) -> RelationId {
         self.id
     }
 
+    /// The endpoint name from `metadata.yaml`.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -179,6 +182,8 @@ impl<'m> Relation<'m> {
         self.model.meta.endpoints.get(&self.endpoint)
     }
 
+    /// Whether this is a peer relation (the application's units among themselves), where
+    /// every unit may read the application bag.
     pub fn is_peer(&self) -> bool {
         self.spec().is_some_and(|e| e.role == Role::Peers)
     }

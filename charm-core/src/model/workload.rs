@@ -32,7 +32,7 @@ impl Model {
         let Some(Event::PebbleCustomNotice { container, notice }) = self.event() else {
             return Ok(None);
         };
-        let id = NoticeId::new(notice.id)?;
+        let id = NoticeId::new(notice.id).map_err(crate::pebble::Error::from)?;
         let notice = self.container(&container)?.pebble().notice(&id).await?;
         Ok(Some(notice))
     }

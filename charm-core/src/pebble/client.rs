@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use super::changes::ChangeId;
 use super::error::{Error, Result};
+use super::ids::ChangeId;
 use super::query;
 
 pub(crate) use http::Method;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::changes::ChangeId;
+use super::ids::{ChangeId, InvalidId};
 
 /// Everything that can go wrong talking to Pebble.
 ///
@@ -118,6 +118,12 @@ fn output_excerpt(stderr: &[u8]) -> String {
     format!(", stderr={:?}{truncated}", text.trim_end())
 }
 
+impl From<InvalidId> for Error {
+    fn from(e: InvalidId) -> Self {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
 impl Error {
     /// True for errors meaning "Pebble is not reachable", which a charm usually handles by
     /// waiting for the next pebble-ready event.
@@ -198,6 +204,15 @@ mod tests {
         assert_eq!(
             boxed.to_string(),
             "not-found - stat /x: no such file or directory (path /x)"
+        );
+    }
+
+    #[test]
+    fn a_bad_id_is_an_invalid_argument() {
+        let bad = ChangeId::new("A/1").unwrap_err();
+        assert_eq!(
+            Error::from(bad).to_string(),
+            "invalid argument: invalid change ID \"A/1\""
         );
     }
 }

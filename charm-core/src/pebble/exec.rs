@@ -16,10 +16,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::io::ReaderStream;
 
-use super::changes::ChangeId;
 use super::client::{Client, Method, error_chain, protocol};
 use super::duration::GoDuration;
 use super::error::{Error, Result};
+use super::ids::ChangeId;
 
 /// The text message that ends a stream in Pebble's websocket protocol.
 pub(crate) const END_COMMAND: &str = r#"{"command":"end"}"#;

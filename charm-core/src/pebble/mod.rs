@@ -160,52 +160,6 @@ macro_rules! string_enum {
     };
 }
 
-/// A Pebble object id that goes into a URL path: lowercase letters and digits, checked as
-/// Pebble's client checks them, on construction and on deserialisation.
-macro_rules! url_id {
-    ($(#[$meta:meta])* $name:ident, $what:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-        pub struct $name(String);
-
-        impl $name {
-            /// Checks and wraps an id.
-            pub fn new(id: impl Into<String>) -> $crate::pebble::Result<Self> {
-                let id = id.into();
-                if id.is_empty()
-                    || !id
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-                {
-                    return Err($crate::pebble::Error::InvalidArgument(format!(
-                        concat!("invalid ", $what, " ID {:?}"),
-                        id
-                    )));
-                }
-                Ok(Self(id))
-            }
-
-            /// The id as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(deserializer)?;
-                $name::new(s).map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-
 mod changes;
 mod checks;
 mod client;
@@ -214,6 +168,7 @@ mod duration;
 mod error;
 mod exec;
 mod files;
+mod ids;
 mod layer;
 mod notices;
 mod plan;
@@ -224,7 +179,7 @@ mod yaml;
 #[cfg(any(test, feature = "testing"))]
 pub mod fake;
 
-pub use changes::{Change, ChangeId, ChangeStatus, Task, TaskProgress};
+pub use changes::{Change, ChangeStatus, Task, TaskProgress};
 pub use checks::{CheckInfo, CheckStatus};
 pub use client::{Client, SystemInfo};
 pub use container::{Container, DEFAULT_SOCKET_BASE};
@@ -232,10 +187,11 @@ pub use duration::{GoDuration, ParseDurationError};
 pub use error::{Error, PathErrorKind, Result};
 pub use exec::{ExecOptions, ExecOutput};
 pub use files::{FileInfo, FileType, MakeDirOptions, Owner, PushOptions};
+pub use ids::{ChangeId, InvalidId, NoticeId};
 pub use layer::{
     Check, CheckLevel, ExecCheck, HttpCheck, Layer, LogTarget, LogTargetType, Override, Service,
     ServiceAction, Startup, TcpCheck,
 };
-pub use notices::{Notice, NoticeId, NoticeType, NoticesOptions};
+pub use notices::{Notice, NoticeType, NoticesOptions};
 pub use plan::Plan;
 pub use services::{ServiceInfo, ServiceStatus};

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::client::{Client, Method};
 use super::duration::GoDuration;
 use super::error::Result;
+use super::ids::NoticeId;
 
 string_enum! {
     /// The type of a notice.
@@ -19,12 +20,6 @@ string_enum! {
         Warning = "warning",
     }
 }
-
-url_id!(
-    /// A notice id (digits today; letters allowed for the future, as in Pebble's client).
-    NoticeId,
-    "notice"
-);
 
 /// A notice (`GET /v1/notices/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::changes::{Change, ChangeId};
+use super::changes::Change;
 use super::client::{Client, Method};
 use super::error::{Error, Result};
+use super::ids::ChangeId;
 use super::layer::Startup;
 
 string_enum! {

@@ -83,11 +83,19 @@ use workload::Workloads;
 /// A test run that did not produce an output state.
 #[derive(Debug, thiserror::Error)]
 pub enum TestError {
+    /// The input state or event contradicts the metadata or Juju's rules: the test is wrong,
+    /// not the charm. Every problem is listed.
     #[error("the input state is not one Juju could produce:\n  - {}", .0.join("\n  - "))]
     Inconsistent(Vec<String>),
     /// The hook failed (the process would exit non-zero); `logs` has what it logged.
     #[error("the hook failed: {error}")]
-    HookFailed { error: String, logs: Vec<LogLine> },
+    HookFailed {
+        /// The error that ended the hook, with its causes.
+        error: String,
+        /// Every line logged before it failed.
+        logs: Vec<LogLine>,
+    },
+    /// The harness itself could not run the hook (e.g. no socket for a fake Pebble).
     #[error("the harness could not build the hook environment: {0}")]
     Setup(String),
 }
@@ -120,6 +128,7 @@ impl<C: Charm> Context<C> {
         self
     }
 
+    /// Runs under another Juju version (`JUJU_VERSION`), for charms that check it.
     pub fn juju_version(mut self, version: JujuVersion) -> Self {
         self.version = version;
         self

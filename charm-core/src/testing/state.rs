@@ -33,10 +33,14 @@ static NEXT_SECRET_ID: AtomicU64 = AtomicU64::new(1);
 /// fields are additive.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
+    /// Whether this unit is the leader (`is-leader`).
     pub leader: bool,
     /// Config values set by the operator; options left out take their default.
     pub config: BTreeMap<String, ConfigValue>,
+    /// The unit's relations (`relation-ids`, `relation-list`, `relation-get`); the output has
+    /// the bags as the hook left them.
     pub relations: Vec<Relation>,
+    /// Secrets this unit owns or was granted.
     pub secrets: Vec<Secret>,
     /// The charm's stored state (keys as passed to `Model::store`).
     pub stored: BTreeMap<String, Value>,
@@ -44,6 +48,7 @@ pub struct State {
     pub deferred: Vec<Event>,
     /// Units of this application that are or will be running (goal-state); `None` = 1.
     pub planned_units: Option<usize>,
+    /// Ports this unit has open (`opened-ports`); the output has what the hook left open.
     pub opened_ports: BTreeSet<Port>,
     /// `network-get` answers by binding; unlisted bindings get 192.0.2.0.
     pub networks: BTreeMap<String, Network>,
@@ -51,8 +56,12 @@ pub struct State {
     pub resources: BTreeMap<String, PathBuf>,
     /// Attached storage instances and where they are mounted.
     pub storage: BTreeMap<StorageId, PathBuf>,
+    /// The unit status Juju shows; in the input, also the one charm-core remembers having
+    /// set, so an unchanged status is not set again (see [`crate::status`]).
     pub unit_status: Option<Status>,
+    /// The application status Juju shows (the leader's to set).
     pub app_status: Option<Status>,
+    /// The workload version `juju status` shows (`application-version-set`).
     pub workload_version: Option<String>,
     /// Parameters of the action being run (defaults from actions.yaml are filled in).
     pub action_params: Map<String, Value>,
@@ -63,7 +72,9 @@ pub struct State {
     pub containers: BTreeMap<String, ContainerState>,
 
     // Outputs.
-    /// Log lines, one per `tracing` event (in production they are batched into `juju-log`).
+    /// Log lines, one per `tracing` event, each at its level (in production DEBUG lines go to
+    /// stdout and the others are batched into one `juju-log` call per level: see
+    /// [`crate::log`]).
     pub logs: Vec<LogLine>,
     /// `action-set` results (flattened keys).
     pub action_results: BTreeMap<String, String>,
@@ -129,12 +140,17 @@ impl State {
 /// A relation and the data of both sides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Relation {
+    /// The endpoint name from `metadata.yaml`.
     pub endpoint: String,
+    /// Juju's id of the relation.
     pub id: RelationId,
     /// For peer relations, this application.
     pub remote_app: String,
+    /// This application's bag (the leader writes it).
     pub local_app_data: Bag,
+    /// This unit's bag.
     pub local_unit_data: Bag,
+    /// The remote application's bag.
     pub remote_app_data: Bag,
     /// Remote (or peer) unit name -> its bag; the keys are the units `relation-list` gives.
     pub remote_units: BTreeMap<String, Bag>,
@@ -154,11 +170,13 @@ impl Relation {
         }
     }
 
+    /// The same relation with a chosen id (for tests that name it, e.g. in a stored value).
     pub fn id(mut self, id: u64) -> Relation {
         self.id = RelationId(id);
         self
     }
 
+    /// The same relation with this remote application bag.
     pub fn remote_app_data<K: Into<String>, V: Into<String>>(
         mut self,
         data: impl IntoIterator<Item = (K, V)>,
@@ -167,6 +185,7 @@ impl Relation {
         self
     }
 
+    /// The same relation with this application's bag (as written by an earlier hook).
     pub fn local_app_data<K: Into<String>, V: Into<String>>(
         mut self,
         data: impl IntoIterator<Item = (K, V)>,
@@ -175,6 +194,7 @@ impl Relation {
         self
     }
 
+    /// The same relation with this unit's bag.
     pub fn local_unit_data<K: Into<String>, V: Into<String>>(
         mut self,
         data: impl IntoIterator<Item = (K, V)>,
@@ -244,17 +264,23 @@ impl Relation {
 /// A secret this unit owns or has been granted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Secret {
+    /// The secret's URI.
     pub id: String,
+    /// This unit's label for it.
     pub label: Option<String>,
     /// `Some` when this charm owns it.
     pub owner: Option<SecretOwner>,
     /// The revision this unit tracks, and its content.
     pub revision: u64,
+    /// The content of the tracked revision.
     pub content: Bag,
     /// A newer revision's content, if the owner published one.
     pub latest: Option<Bag>,
+    /// Its description (owners see it).
     pub description: Option<String>,
+    /// Its expiry, a duration or an RFC 3339 time.
     pub expire: Option<String>,
+    /// Its rotation policy.
     pub rotate: Option<SecretRotate>,
     /// (relation id, unit) pairs the secret is granted to; `None` unit = the whole remote app.
     pub grants: BTreeSet<(u64, Option<String>)>,
@@ -283,11 +309,13 @@ impl Secret {
         }
     }
 
+    /// The same secret with this unit's label.
     pub fn label(mut self, label: &str) -> Secret {
         self.label = Some(label.to_string());
         self
     }
 
+    /// The same secret, owned by this charm (unit or application).
     pub fn owned_by(mut self, owner: SecretOwner) -> Secret {
         self.owner = Some(owner);
         self

@@ -47,7 +47,7 @@ impl Model {
             .collect()
     }
 
-    /// `juju-log` lines from `unit`.
+    /// The model log's lines from `unit`: `juju-log` calls and what its hooks printed.
     pub fn logs(&self, unit: &str) -> Result<Vec<LogLine>, ModelError> {
         Ok(self
             .state()?

@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::charm::CharmError;
-use crate::state::{ActionRun, HookContext, ModelState};
+use crate::state::{ActionRun, HookContext, LogLine, ModelState};
 use crate::store::{Store, StoreError};
 use crate::tools::STATE_ENV;
 
@@ -370,7 +370,7 @@ impl Model {
         };
         let exit = self.dispatch(&prepared);
         let succeeded = exit.as_ref().is_ok_and(Exit::success);
-        let (follow, _) = self.finish(call, succeeded)?;
+        let (follow, _) = self.finish(call, succeeded, exit.as_ref().ok())?;
         if succeeded && call.hook == Hook::Remove {
             self.workloads.stop_unit(&call.unit);
         }
@@ -594,9 +594,13 @@ impl Model {
         &mut self,
         call: &HookCall,
         succeeded: bool,
+        output: Option<&Exit>,
     ) -> Result<(Vec<HookCall>, Option<ActionRun>), ModelError> {
         let storage_root = self.paths.storage();
         self.store.update(|state| -> Result<_, ModelError> {
+            if let Some(exit) = output {
+                record_output(state, &call.unit, exit);
+            }
             let ctx = state.hook.take();
             let journal = std::mem::take(&mut state.pending);
             let action = ctx.and_then(|c| c.action);
@@ -608,6 +612,18 @@ impl Model {
             follow.extend(commit::after_success(state, call));
             Ok((follow, action))
         })
+    }
+}
+
+/// Juju's unit agent records every line a hook prints in the model log, failed or not: stdout
+/// at DEBUG, stderr at WARNING.
+fn record_output(state: &mut ModelState, unit: &str, exit: &Exit) {
+    for (text, level) in [(&exit.stdout, "DEBUG"), (&exit.stderr, "WARNING")] {
+        state.log.extend(text.lines().map(|line| LogLine {
+            unit: unit.to_owned(),
+            level: level.to_owned(),
+            message: line.to_owned(),
+        }));
     }
 }
 
@@ -650,7 +666,7 @@ impl OpenHook<'_> {
     /// Ends the hook as if `dispatch` exited with `code`: 0 commits its journal and queues
     /// the hooks that triggers (without running them), anything else drops it.
     pub fn close(self, code: i32) -> Result<(), ModelError> {
-        let (follow, _) = self.model.finish(&self.call, code == 0)?;
+        let (follow, _) = self.model.finish(&self.call, code == 0, None)?;
         let auto = std::mem::replace(&mut self.model.auto_settle, false);
         let queued = self.model.enqueue(follow);
         self.model.auto_settle = auto;

@@ -440,7 +440,7 @@ impl Model {
             .ok_or_else(|| ModelError::Invalid(format!("unit {unit:?} not found")))?;
         let exit = self.dispatch(&prepared);
         let succeeded = exit.as_ref().is_ok_and(Exit::success);
-        let (follow, run) = self.finish(&call, succeeded)?;
+        let (follow, run) = self.finish(&call, succeeded, exit.as_ref().ok())?;
         let exit =
             exit.map_err(|reason| hook_failed(&call, reason, String::new(), String::new()))?;
         let run = run.unwrap_or_default();
