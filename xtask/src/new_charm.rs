@@ -376,6 +376,7 @@ impl NewCharm {
             fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
         settle_lock_file(&dir);
+        format(&dir);
         Ok(dir)
     }
 }
@@ -406,6 +407,20 @@ fn settle_lock_file(dir: &Path) {
         "note: Cargo.lock is this workspace's; the first cargo command in {} settles it",
         dir.display()
     );
+}
+
+/// rustfmt's layout depends on the name's length: the generated crate starts formatted.
+fn format(dir: &Path) {
+    let formatted = cargo()
+        .args(["fmt", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        eprintln!(
+            "note: `cargo fmt` failed in {}; the code is as the template wrote it",
+            dir.display()
+        );
+    }
 }
 
 #[cfg(test)]

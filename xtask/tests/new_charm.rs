@@ -81,6 +81,10 @@ fn generated_charms_build_test_and_pack() {
                 .contains("/target")
         );
 
+        // Generated code is as rustfmt writes it.
+        run(cargo()
+            .args(["fmt", "--check", "--manifest-path"])
+            .arg(dir.join("Cargo.toml")));
         let tests = run(cargo()
             .args(["test", "--offline", "--locked", "--manifest-path"])
             .arg(dir.join("Cargo.toml"))

@@ -35,7 +35,9 @@ impl Charm for {{Type}} {
             Ok(()) => model.add_status(Status::active("")),
             Err(ModelError::Pebble(e @ pebble::Error::Connection { .. })) => {
                 tracing::info!("{e}");
-                model.add_status(Status::waiting("waiting for Pebble in the workload container"));
+                model.add_status(Status::waiting(
+                    "waiting for Pebble in the workload container",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -48,7 +50,9 @@ pub fn layer() -> Layer {
     let server = Service::new("/bin/httpd -f -p 8080 -h /srv")
         .with_summary("web server")
         .with_startup(Startup::Enabled);
-    Layer::new().with_summary("{{name}}").with_service(SERVICE, server)
+    Layer::new()
+        .with_summary("{{name}}")
+        .with_service(SERVICE, server)
 }
 
 async fn configure(workload: &Container, greeting: &str) -> Result<(), ModelError> {
@@ -57,7 +61,9 @@ async fn configure(workload: &Container, greeting: &str) -> Result<(), ModelErro
         make_dirs: true,
         ..PushOptions::default()
     };
-    pebble.push_bytes(PAGE, greeting.to_owned(), &options).await?;
+    pebble
+        .push_bytes(PAGE, greeting.to_owned(), &options)
+        .await?;
     let wanted = layer();
     if pebble.plan().await?.services.get(SERVICE) != wanted.services.get(SERVICE) {
         // `combine`: replace this charm's layer instead of stacking a new one.

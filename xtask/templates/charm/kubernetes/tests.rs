@@ -7,7 +7,7 @@ use charm_core::pebble::fake::ContainerState;
 use charm_core::testing::{Context, State};
 use charm_core::{Event, Metadata, Status};
 
-use crate::charm::{{{Type}}, CONTAINER, PAGE, SERVICE};
+use crate::charm::{CONTAINER, {{Type}}, PAGE, SERVICE};
 
 fn ctx() -> Context<{{Type}}> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -41,11 +41,16 @@ fn pebble_ready_writes_the_page_and_starts_the_server() {
 #[test]
 fn before_pebble_answers_the_charm_waits() {
     let out = ctx()
-        .run(Event::ConfigChanged, with_workload(ContainerState::unreachable()))
+        .run(
+            Event::ConfigChanged,
+            with_workload(ContainerState::unreachable()),
+        )
         .unwrap();
     assert_eq!(
         out.unit_status,
-        Some(Status::waiting("waiting for Pebble in the workload container"))
+        Some(Status::waiting(
+            "waiting for Pebble in the workload container"
+        ))
     );
 }
 

@@ -36,8 +36,13 @@ fn an_empty_greeting_blocks_and_says_what_to_do() {
 
 #[test]
 fn the_leader_hands_the_greeting_to_every_related_application() {
-    let relations = vec![Relation::new("greeting", "one"), Relation::new("greeting", "two")];
-    let out = ctx().run(Event::ConfigChanged, leader_with(relations)).unwrap();
+    let relations = vec![
+        Relation::new("greeting", "one"),
+        Relation::new("greeting", "two"),
+    ];
+    let out = ctx()
+        .run(Event::ConfigChanged, leader_with(relations))
+        .unwrap();
     for relation in &out.relations {
         assert_eq!(relation.local_app_data["greeting"], "hello", "the default");
     }
@@ -58,12 +63,18 @@ fn a_unit_that_is_not_leader_writes_no_application_data() {
 #[test]
 fn reconciling_again_changes_nothing() {
     let first = ctx()
-        .run(Event::ConfigChanged, leader_with(vec![Relation::new("greeting", "one")]))
+        .run(
+            Event::ConfigChanged,
+            leader_with(vec![Relation::new("greeting", "one")]),
+        )
         .unwrap()
         .without_outputs();
     let again = ctx().run(Event::UpdateStatus, first.clone()).unwrap();
     assert!(
-        !again.tool_calls.iter().any(|c| c.starts_with("relation-set")),
+        !again
+            .tool_calls
+            .iter()
+            .any(|c| c.starts_with("relation-set")),
         "{:#?}",
         again.tool_calls
     );
