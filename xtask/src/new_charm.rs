@@ -323,11 +323,11 @@ impl NewCharm {
         };
         let pack_note = match &charm_core {
             CharmCoreSource::Path(path) => format!(
-                "charm-core is a path dependency ({}), which charmcraft's instance cannot see: \
-                 before `charmcraft pack`, point `charm-core` in Cargo.toml at its git \
-                 repository (`{{ git = \"URL\" }}`; `cargo xtask new-charm --charm-core git:URL` \
-                 does it), or pack with `charmcraft pack --destructive-mode` on an Ubuntu \
-                 machine of the platform's release.\n\n",
+                "charm-core is a path dependency ({}),\nwhich charmcraft's build instance \
+                 cannot see: before `charmcraft pack`, point `charm-core`\nin Cargo.toml at \
+                 its git repository (`{{ git = \"URL\" }}`, as `cargo xtask new-charm \
+                 --charm-core git:URL`\nwrites it), or pack with `charmcraft pack \
+                 --destructive-mode` on an Ubuntu machine of the platform's release.\n\n",
                 path.display()
             ),
             CharmCoreSource::Git { .. } => String::new(),
