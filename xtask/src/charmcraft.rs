@@ -41,7 +41,10 @@ const METADATA_KEYS: &[&str] = &[
 
 /// charmcraft's renames into `metadata.yaml`: `title` becomes `display-name` and `links.*`
 /// become `docs`, `issues`, `source`, `website` and `maintainers` (what Charmhub shows).
-fn renamed_metadata(doc: &Mapping) -> Vec<(&'static str, Value)> {
+/// Like charmcraft, links must be http(s) URLs and are written normalized (pydantic's
+/// `AnyHttpUrl` is the `url` crate's parser: `https://Example.com` becomes
+/// `https://example.com/`), and a single contact becomes a list.
+fn renamed_metadata(doc: &Mapping) -> Result<Vec<(&'static str, Value)>> {
     let mut out = Vec::new();
     if let Some(title) = doc.get("title") {
         out.push(("display-name", title.clone()));
@@ -52,14 +55,38 @@ fn renamed_metadata(doc: &Mapping) -> Vec<(&'static str, Value)> {
             ("issues", "issues"),
             ("source", "source"),
             ("website", "website"),
-            ("contact", "maintainers"),
         ] {
             if let Some(value) = links.get(link) {
-                out.push((key, value.clone()));
+                let normalized = match value {
+                    Value::Sequence(urls) => Value::Sequence(
+                        urls.iter()
+                            .map(|u| http_url(u).with_context(|| format!("links.{link}")))
+                            .collect::<Result<_>>()?,
+                    ),
+                    url => http_url(url).with_context(|| format!("links.{link}"))?,
+                };
+                out.push((key, normalized));
             }
         }
+        match links.get("contact") {
+            Some(contact @ Value::String(_)) => {
+                out.push(("maintainers", Value::Sequence(vec![contact.clone()])))
+            }
+            Some(contacts) => out.push(("maintainers", contacts.clone())),
+            None => {}
+        }
     }
-    out
+    Ok(out)
+}
+
+/// An http(s) URL, normalized as charmcraft writes it.
+fn http_url(value: &Value) -> Result<Value> {
+    let text = value.as_str().context("a URL must be a string")?;
+    let url = url::Url::parse(text).with_context(|| format!("{text:?} is not a URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("{text:?} is not an http(s) URL");
+    }
+    Ok(Value::String(url.to_string()))
 }
 
 /// The only architecture we build for: the charm binary is x86_64.
@@ -163,7 +190,7 @@ pub fn load(dir: &Path) -> Result<Project> {
             metadata.insert(k.clone(), v.clone());
         }
     }
-    for (key, value) in renamed_metadata(&doc) {
+    for (key, value) in renamed_metadata(&doc).with_context(|| ctx("links".into()))? {
         metadata.entry(key.into()).or_insert(value);
     }
     let legacy_metadata = read_optional(&dir.join("metadata.yaml"))?;
@@ -384,18 +411,23 @@ mod tests {
     #[test]
     fn title_and_links_become_charmhub_metadata() {
         let doc: Mapping = serde_yaml::from_str(
-            "name: c\ntitle: C\nlinks:\n  documentation: https://d\n  website: [https://w]\n  contact: me\n",
+            "name: c\ntitle: C\nlinks:\n  documentation: https://d/x\n  website: [HTTPS://W.example]\n  contact: me\n",
         )
         .unwrap();
         let renamed: Mapping = renamed_metadata(&doc)
+            .unwrap()
             .into_iter()
             .map(|(k, v)| (k.into(), v))
             .collect();
         let expected: Mapping = serde_yaml::from_str(
-            "display-name: C\ndocs: https://d\nwebsite: [https://w]\nmaintainers: me\n",
+            "display-name: C\ndocs: https://d/x\nwebsite: ['https://w.example/']\nmaintainers: [me]\n",
         )
         .unwrap();
         assert_eq!(renamed, expected);
+        for bad in ["links: {source: ftp://f/}", "links: {issues: [not a url]}"] {
+            let doc: Mapping = serde_yaml::from_str(bad).unwrap();
+            assert!(renamed_metadata(&doc).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Build tooling: `cargo xtask pack` builds the deployable `.charm` files into `dist/`;
-//! `cargo xtask image` builds the image-backup controller's workload image ([`image`]).
+//! `cargo xtask image` builds the image-backup controller's workload image ([`image`]);
+//! `cargo xtask new-charm` starts a charm crate of its own from a template ([`new_charm`]).
+//!
+//! # xtask and charmcraft
+//! Every charm's `charmcraft.yaml` also builds it with `charmcraft pack` (its `charm` part,
+//! craft-parts' rust plugin): xtask is the quick local path to the same files. The
+//! `charmcraft` test holds the two side by side with charmcraft's own code.
 //!
 //! # Which crates are charms
 //! A crate is a charm when a `charmcraft.yaml` sits next to its `Cargo.toml`; every other
@@ -17,8 +23,8 @@
 //! A zip, as charmcraft writes it: `dispatch` (the binary itself, mode 0755: Juju executes it
 //! directly, no shell wrapper), `metadata.yaml`, `config.yaml` and `actions.yaml` (the latter
 //! only when non-empty) split out of `charmcraft.yaml` the way charmcraft splits it,
-//! `manifest.yaml` with the `bases` Juju 3 reads, and `README.md`, `icon.svg` and `LICENSE`
-//! when the crate has them. One file per `bases` entry (or platform), named as charmcraft
+//! `manifest.yaml` with the `bases` Juju 3 reads, and `icon.svg` when the crate has one:
+//! what Juju reads, nothing more. One file per `bases` entry (or platform), named as charmcraft
 //! names them: `backup-integrator_ubuntu-22.04-amd64_ubuntu-24.04-amd64.charm`.
 //!
 //! # Why musl
@@ -40,6 +46,7 @@ pub mod archive;
 pub mod charmcraft;
 pub mod elf;
 pub mod image;
+pub mod new_charm;
 pub mod pack;
 
 pub use pack::{Build, CharmCrate, Workspace, pack};

@@ -12,8 +12,10 @@ use crate::{charmcraft, elf};
 /// The target the shipped binaries are built for: static, runs on every Ubuntu base.
 pub const MUSL_TARGET: &str = "x86_64-unknown-linux-musl";
 
-/// Files copied from the crate directory into the charm when present.
-const EXTRA_FILES: &[&str] = &["README.md", "icon.svg", "LICENSE"];
+/// Files copied from the crate directory into the charm when present: only what Juju reads
+/// (the dashboard shows the icon). A README or LICENSE would be dead weight in every unit,
+/// and charmcraft's parts do not prime them either: both builds give the same files.
+const EXTRA_FILES: &[&str] = &["icon.svg"];
 
 /// A crate that is a charm: it has a `charmcraft.yaml`.
 #[derive(Debug, Clone)]
@@ -65,7 +67,7 @@ struct Target {
 /// manifest dir, version...), which cargo compares against its own environment: inherited
 /// from `cargo xtask`, they differ from a plain `cargo build`'s, and every switch between the
 /// two rebuilt ring and all that depends on it.
-pub(crate) fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (name, _) in std::env::vars_os() {
         if name.to_str().is_some_and(set_by_cargo_run) {
@@ -92,11 +94,30 @@ fn set_by_cargo_run(name: &str) -> bool {
 impl Workspace {
     /// Reads the workspace that contains `dir`.
     pub fn load(dir: &Path) -> Result<Workspace> {
-        let output = cargo()
-            .args(["metadata", "--format-version", "1", "--no-deps"])
-            .current_dir(dir)
-            .output()
-            .context("running cargo metadata")?;
+        let mut cmd = cargo();
+        cmd.args(["metadata", "--format-version", "1", "--no-deps"])
+            .current_dir(dir);
+        Workspace::from_metadata(cmd)
+    }
+
+    /// Reads the workspace of the crate or workspace `manifest` (a `Cargo.toml`), which may
+    /// lie outside this repository (a crate from `cargo xtask new-charm`).
+    pub fn load_manifest(manifest: &Path) -> Result<Workspace> {
+        let mut cmd = cargo();
+        cmd.args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--manifest-path",
+        ])
+        .arg(manifest);
+        Workspace::from_metadata(cmd).with_context(|| format!("reading {}", manifest.display()))
+    }
+
+    /// Runs `cargo metadata` (`cmd`) and finds the charm crates.
+    fn from_metadata(mut cmd: Command) -> Result<Workspace> {
+        let output = cmd.output().context("running cargo metadata")?;
         if !output.status.success() {
             bail!(
                 "cargo metadata failed: {}",

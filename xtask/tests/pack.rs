@@ -2,8 +2,9 @@
 //! the archive's contents and modes, byte-identical repacks, and the binary running as
 //! `dispatch`.
 
+mod support;
+
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
@@ -68,22 +69,6 @@ fn workspace() -> tempfile::TempDir {
     dir
 }
 
-fn entries(charm: &Path) -> Vec<(String, u32, Vec<u8>)> {
-    let mut zip = zip::ZipArchive::new(fs::File::open(charm).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).unwrap();
-            let mut data = Vec::new();
-            f.read_to_end(&mut data).unwrap();
-            (
-                f.name().unwrap().into_owned(),
-                f.unix_mode().unwrap_or(0) & 0o777,
-                data,
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn packs_a_static_charm_reproducibly() {
     let ws_dir = workspace();
@@ -114,22 +99,22 @@ fn packs_a_static_charm_reproducibly() {
     );
     let first = fs::read(&files[0]).unwrap();
 
-    let listed: Vec<(String, u32)> = entries(&files[0])
+    let listed: Vec<(String, u32)> = support::zip_entries(&files[0])
         .into_iter()
         .map(|(name, mode, _)| (name, mode))
         .collect();
     assert_eq!(
         listed,
+        // The crate's README.md stays out: Juju does not read it.
         [
-            ("README.md".to_owned(), 0o644),
-            ("actions.yaml".into(), 0o644),
+            ("actions.yaml".to_owned(), 0o644),
             ("config.yaml".into(), 0o644),
             ("dispatch".into(), 0o755),
             ("manifest.yaml".into(), 0o644),
             ("metadata.yaml".into(), 0o644),
         ]
     );
-    let contents = entries(&files[0]);
+    let contents = support::zip_entries(&files[0]);
     let text = |name: &str| {
         String::from_utf8(contents.iter().find(|e| e.0 == name).unwrap().2.clone()).unwrap()
     };
@@ -173,7 +158,7 @@ fn packs_a_static_charm_reproducibly() {
 /// Unpacks with the modes recorded in the zip.
 fn integration_free_unpack(charm: &Path, dest: &Path) {
     use std::os::unix::fs::PermissionsExt;
-    for (name, mode, data) in entries(charm) {
+    for (name, mode, data) in support::zip_entries(charm) {
         let path = dest.join(name);
         fs::write(&path, data).unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
