@@ -69,9 +69,10 @@ mod tests {
         )
         .await
         .unwrap_err();
+        // Checks at 0, 1, ..., 10 s: the last one at the deadline.
         assert_eq!(
             format!("{err:?}"),
-            "timed out after 10s waiting for the thing: 10 checks, still no thing"
+            "timed out after 10s waiting for the thing: 11 checks, still no thing"
         );
     }
 
