@@ -382,13 +382,7 @@ impl Prepared {
             .await
             .unwrap();
         for pod in &list.items {
-            let status = pod.status.clone().unwrap_or_default();
-            let containers = status
-                .init_container_statuses
-                .iter()
-                .flatten()
-                .chain(status.container_statuses.iter().flatten());
-            for c in containers {
+            for c in pods::container_statuses(pod) {
                 let want = if c.name == "init" {
                     &self.init
                 } else {

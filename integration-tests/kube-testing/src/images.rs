@@ -98,7 +98,7 @@ pub fn pause_image(name: &str) -> Result<OciImage, String> {
     static BINARY: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
     let binary = BINARY
         .get_or_init(|| {
-            let path = build_static("test-pause", "test-pause")?;
+            let path = stripped(&build_static("test-pause", "test-pause")?);
             std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))
         })
         .clone()?;
@@ -115,22 +115,26 @@ pub fn pause_image(name: &str) -> Result<OciImage, String> {
 /// CLI: the controller's image), its debug info stripped when `strip` is at hand (a debug
 /// build is ten times the size).
 pub fn static_image(package: &str, bin: &str) -> Result<OciImage, String> {
-    let path = build_static(package, bin)?;
-    let stripped = path.with_extension("stripped");
-    let strip = std::process::Command::new("strip")
-        .arg("--strip-debug")
-        .arg("-o")
-        .arg(&stripped)
-        .arg(&path)
-        .status();
-    let binary = if strip.is_ok_and(|s| s.success()) {
-        stripped
-    } else {
-        path
-    };
+    let binary = stripped(&build_static(package, bin)?);
     let inputs = ImageInputs::from_files(&binary, Path::new(HOST_CA_CERTIFICATES))
         .map_err(|e| e.to_string())?;
     oci_image::build(&inputs).map_err(|e| format!("building the image of {bin}: {e}"))
+}
+
+/// `binary` without its debug info when `strip` is at hand, else `binary` itself.
+fn stripped(binary: &Path) -> PathBuf {
+    let out = binary.with_extension("stripped");
+    let strip = std::process::Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&out)
+        .arg(binary)
+        .status();
+    if strip.is_ok_and(|s| s.success()) {
+        out
+    } else {
+        binary.to_owned()
+    }
 }
 
 /// `bin` of `package` built static for musl (debug profile) in `<target>/kube-testing`;

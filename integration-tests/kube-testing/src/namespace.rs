@@ -145,43 +145,77 @@ pub async fn wait_gone(client: &Client, name: &str, limit: Duration) -> Result<(
         let api = api.clone();
         let since = &terminating_since;
         async move {
-            let Some(ns) = api
+            let ns = api
                 .get_opt(name)
                 .await
-                .map_err(|e| format!("reading it: {e}"))?
-            else {
-                return Ok(());
+                .map_err(|e| format!("reading it: {e}"))?;
+            let terminating = ns.as_ref().is_some_and(|n| n.metadata.deletion_timestamp.is_some());
+            let first_seen = match (terminating, since.get()) {
+                (true, None) => Instant::now(),
+                (true, Some(at)) => at,
+                (false, _) => Instant::now(),
             };
-            if ns.metadata.deletion_timestamp.is_none() {
-                return Err("it exists and is not being deleted".into());
+            since.set(terminating.then_some(first_seen));
+            match verdict(ns.as_ref(), first_seen.elapsed()) {
+                Verdict::Gone => Ok(()),
+                Verdict::Waiting(what) => Err(what),
+                Verdict::NoController => {
+                    let ns = ns.unwrap_or_default();
+                    stand_in_for_the_namespace_controller(Client::from(api), &ns).await?;
+                    Err("finalized by the test (no namespace controller); the API server has yet to remove it".into())
+                }
             }
-            let conditions = ns
-                .status
-                .as_ref()
-                .and_then(|s| s.conditions.clone())
-                .unwrap_or_default();
-            if !conditions.is_empty() {
-                let problems: Vec<String> = conditions
-                    .iter()
-                    .filter(|c| c.status == "True")
-                    .map(|c| format!("{}: {}", c.type_, c.message.as_deref().unwrap_or("")))
-                    .collect();
-                return Err(format!(
-                    "Terminating; the namespace controller reports: {}",
-                    if problems.is_empty() { "nothing wrong".into() } else { problems.join("; ") }
-                ));
-            }
-            let first_seen = since.get().unwrap_or_else(Instant::now);
-            since.set(Some(first_seen));
-            if first_seen.elapsed() < NO_CONTROLLER_AFTER {
-                return Err("Terminating; no namespace controller has reported on it yet".into());
-            }
-            stand_in_for_the_namespace_controller(Client::from(api), &ns).await?;
-            Err("finalized by the test (no namespace controller); the API server has yet to remove it".into())
         }
     })
     .await
     .map_err(|timeout| timeout.to_string())
+}
+
+/// Where a deleted namespace stands.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Gone,
+    /// Still there, for the reason given.
+    Waiting(String),
+    /// Terminating for [`NO_CONTROLLER_AFTER`] and no namespace controller has written a
+    /// condition: none runs.
+    NoController,
+}
+
+/// `namespace` as read, Terminating for `terminating_for` (as far as the test saw).
+fn verdict(namespace: Option<&Namespace>, terminating_for: Duration) -> Verdict {
+    let Some(ns) = namespace else {
+        return Verdict::Gone;
+    };
+    if ns.metadata.deletion_timestamp.is_none() {
+        return Verdict::Waiting("it exists and is not being deleted".into());
+    }
+    let conditions = ns
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    if !conditions.is_empty() {
+        let problems: Vec<String> = conditions
+            .iter()
+            .filter(|c| c.status == "True")
+            .map(|c| format!("{}: {}", c.type_, c.message.as_deref().unwrap_or("")))
+            .collect();
+        let report = if problems.is_empty() {
+            "nothing wrong".to_owned()
+        } else {
+            problems.join("; ")
+        };
+        return Verdict::Waiting(format!(
+            "Terminating; the namespace controller reports: {report}"
+        ));
+    }
+    if terminating_for < NO_CONTROLLER_AFTER {
+        return Verdict::Waiting(
+            "Terminating; no namespace controller has reported on it yet".into(),
+        );
+    }
+    Verdict::NoController
 }
 
 /// What the namespace controller does: delete the namespace's content, then remove the
@@ -245,4 +279,61 @@ async fn delete_content(client: &Client, namespace: &str) -> Result<Vec<String>,
         }
     }
     Ok(left)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn namespace(value: serde_json::Value) -> Namespace {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_namespace_nobody_finalizes_is_finalized_only_after_a_while_without_conditions() {
+        let stuck = namespace(json!({
+            "metadata": {"name": "t", "deletionTimestamp": "2026-12-06T10:00:00Z"},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating"},
+        }));
+        assert!(matches!(
+            verdict(Some(&stuck), Duration::from_secs(3)),
+            Verdict::Waiting(_)
+        ));
+        assert_eq!(
+            verdict(Some(&stuck), NO_CONTROLLER_AFTER),
+            Verdict::NoController
+        );
+        assert_eq!(verdict(None, Duration::ZERO), Verdict::Gone);
+    }
+
+    #[test]
+    fn a_working_namespace_controller_is_waited_for_and_quoted() {
+        let busy = namespace(json!({
+            "metadata": {"name": "t", "deletionTimestamp": "2026-12-06T10:00:00Z"},
+            "status": {"phase": "Terminating", "conditions": [
+                {"type": "NamespaceDeletionDiscoveryFailure", "status": "False"},
+                {"type": "NamespaceContentRemaining", "status": "True",
+                 "message": "Some resources are remaining: pods. has 1 resource instances"},
+            ]},
+        }));
+        let Verdict::Waiting(why) = verdict(Some(&busy), Duration::from_secs(600)) else {
+            panic!("a namespace a controller works on is never finalized by the test");
+        };
+        assert!(
+            why.contains("NamespaceContentRemaining: Some resources are remaining: pods"),
+            "{why}"
+        );
+        assert!(!why.contains("DiscoveryFailure"), "{why}");
+    }
+
+    #[test]
+    fn a_namespace_not_being_deleted_is_no_stand_in_case() {
+        let active = namespace(json!({"metadata": {"name": "t"}}));
+        assert!(matches!(
+            verdict(Some(&active), Duration::from_secs(600)),
+            Verdict::Waiting(_)
+        ));
+    }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client};
 
@@ -151,12 +151,7 @@ fn pod_line(pod: &Pod) -> String {
             c.message.as_deref().unwrap_or("")
         ));
     }
-    let containers = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .chain(status.container_statuses.iter().flatten());
-    for c in containers {
+    for c in container_statuses(pod) {
         let state = c.state.clone().unwrap_or_default();
         let now = if let Some(w) = state.waiting {
             format!(
@@ -192,15 +187,17 @@ pub async fn restarts(
     Ok(list
         .items
         .iter()
-        .filter_map(|p| p.status.as_ref())
-        .flat_map(|s| {
-            s.init_container_statuses
-                .iter()
-                .flatten()
-                .chain(s.container_statuses.iter().flatten())
-        })
+        .flat_map(container_statuses)
         .map(|c| c.restart_count)
         .sum())
+}
+
+/// The statuses of a pod's init containers, then of its containers.
+pub fn container_statuses(pod: &Pod) -> impl Iterator<Item = &ContainerStatus> {
+    let status = pod.status.as_ref();
+    let init = status.and_then(|s| s.init_container_statuses.as_ref());
+    let main = status.and_then(|s| s.container_statuses.as_ref());
+    init.into_iter().flatten().chain(main.into_iter().flatten())
 }
 
 #[cfg(test)]
