@@ -6,11 +6,16 @@
 //!
 //! Without `KUBECONFIG` the test says it was skipped and passes: there is no cluster to test.
 //! It uses the cluster-wide objects' real names (`cloudcasa-io`), labelled as owned by the
-//! harness's model (`test-model`) and application `cloudcasa`, and refuses to start if anyone
-//! else owns them (unlabelled objects may be a real installation of the Python charm).
+//! harness's model (`test-model`) and application `cloudcasa`, under the `cloudcasa` cluster
+//! lock, and refuses to start if an installation no test made is there (it may be a real
+//! installation of the Python charm). Where the cluster runs pods (a Ready node and
+//! `TEST_CLUSTER_REGISTRY`) the agent runs from a test image, and the unit goes from Waiting
+//! to Active once its deployment is available, and back to Waiting when an image no registry
+//! has makes it unavailable; elsewhere one line says that was not checked.
 //!
 //! ```sh
-//! KUBECONFIG=~/.kube/config cargo test -p cloudcasa-charm --test live_charm -- --nocapture
+//! KUBECONFIG=~/.kube/config TEST_CLUSTER_REGISTRY=localhost:32000 \
+//!     cargo test -p cloudcasa-charm --test live_charm -- --nocapture
 //! ```
 //!
 //! [`Inferred`]: cloudcasa_charm::connection::Inferred
@@ -30,15 +35,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::{Api, Client, Resource};
+use live::{AVAILABLE_LIMIT, Live};
 use tokio::runtime::Runtime;
 
-const FIRST_IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:latest";
-const SECOND_IMAGE: &str = "docker.io/catalogicsoftware/amds-kagent:3.0.0";
 const SET_ID: &str =
     "set clusterid: juju config cloudcasa clusterid=<id from the CloudCasa console>";
 
 fn say(line: &str) {
-    live::say("live_charm", line);
+    kube_testing::report::say("cloudcasa live_charm", line);
 }
 
 /// The owner the harness's model and unit make: model `test-model`, application `cloudcasa`.
@@ -55,7 +59,7 @@ struct Juju {
 }
 
 impl Juju {
-    fn new() -> Self {
+    fn new(image: &str) -> Self {
         let meta = Metadata::from_charmcraft_yaml(include_str!("../charmcraft.yaml"))
             .expect("charmcraft.yaml is valid");
         let resource_dir = tempfile::tempdir().expect("temporary directory");
@@ -68,7 +72,7 @@ impl Juju {
             },
             resource_dir,
         };
-        juju.attach(FIRST_IMAGE);
+        juju.attach(image);
         juju
     }
 
@@ -116,36 +120,21 @@ impl Juju {
 
 #[test]
 fn hooks_on_the_kubeconfig_cluster() {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        say("SKIPPED: KUBECONFIG is not set, so no cluster was given to test against");
-        return;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
     // The hooks run on the harness's own runtime; the checks below on this one.
     let runtime = Runtime::new().expect("tokio runtime");
-    let client = runtime
-        .block_on(async { Client::try_default().await })
-        .expect("KUBECONFIG names a usable cluster");
-    runtime.block_on(live::refuse_foreign_objects(&client, &owner()));
-    let mut juju = Juju::new();
-
-    say("remove what a previous run left");
-    juju.remove(0);
-    if !runtime.block_on(live::namespace_gone_within(
-        &client,
-        Duration::from_secs(120),
-    )) {
-        say(
-            "namespace cloudcasa-io of a previous run is stuck terminating (no namespace controller); nothing more can be checked on this cluster",
-        );
+    let Some(live) = runtime.block_on(Live::start("cloudcasa live_charm")) else {
         return;
-    }
+    };
+    let client = live.client().clone();
+    let images = runtime.block_on(live.agent_images());
+    let mut juju = Juju::new(&images.first);
 
     say("deploy without clusterid: everything but the agent, and Blocked");
     assert_eq!(
         juju.leader_runs(Event::Install),
         Some(Status::blocked(SET_ID))
     );
+    runtime.block_on(live.mark_ours());
     let objects = runtime.block_on(Objects::read(&client));
     assert!(objects.namespace && objects.service_account && objects.binding);
     assert!(objects.deployment.is_none(), "{objects:?}");
@@ -159,18 +148,18 @@ fn hooks_on_the_kubeconfig_cluster() {
         .deployment
         .expect("deployment applied");
     assert_eq!(agent.env("AMDS_CLUSTER_ID"), "abc123");
-    assert_eq!(agent.image, FIRST_IMAGE);
-    assert_eq!(agent.env("KUBEMOVER_IMAGE"), FIRST_IMAGE);
+    assert_eq!(agent.image, images.first);
+    assert_eq!(agent.env("KUBEMOVER_IMAGE"), images.first);
     assert_eq!(agent.owner, Some(owner()));
 
     say("upgrade with a new image: the agent follows");
-    juju.attach(SECOND_IMAGE);
+    juju.attach(&images.second);
     assert_agent_status(&juju.leader_runs(Event::UpgradeCharm));
     let upgraded = runtime
         .block_on(Objects::read(&client))
         .deployment
         .expect("deployment still there");
-    assert_eq!(upgraded.image, SECOND_IMAGE);
+    assert_eq!(upgraded.image, images.second);
     assert_eq!(upgraded.generation, agent.generation.map(|g| g + 1));
 
     say("update-status on the leader and on a follower: nothing changes");
@@ -199,6 +188,35 @@ fn hooks_on_the_kubeconfig_cluster() {
         .expect("deployment still there");
     assert_eq!(unchanged.generation, upgraded.generation);
 
+    match &images.broken {
+        Some(broken) => {
+            say("the agent runs: Waiting until its deployment is available, then Active");
+            juju.wait_for_status(&runtime, &live, "Active", |s| {
+                matches!(s, Some(Status::Active(_)))
+            });
+            say("an image no registry has: Waiting again");
+            juju.attach(broken);
+            juju.leader_runs(Event::UpgradeCharm);
+            juju.wait_for_status(&runtime, &live, "Waiting for the deployment", |s| {
+                matches!(s, Some(Status::Waiting(m)) if m.starts_with(&format!("waiting for deployment {DEPLOYMENT}")))
+            });
+            say("the good image again: Active again");
+            juju.attach(&images.second);
+            juju.leader_runs(Event::UpgradeCharm);
+            juju.wait_for_status(&runtime, &live, "Active", |s| {
+                matches!(s, Some(Status::Active(_)))
+            });
+        }
+        None => live.cluster.skipped(
+            "the unit going Waiting -> Active -> Waiting with the agent's availability",
+            live.pods
+                .as_ref()
+                .err()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        ),
+    }
+
     say("stop (a pod restart) and a scale-down leave the agent alone");
     juju.leader_runs(Event::Stop);
     juju.remove(1);
@@ -213,32 +231,52 @@ fn hooks_on_the_kubeconfig_cluster() {
     assert!(terminating, "namespace neither terminating nor gone");
     say("remove again (another unit): still succeeds");
     juju.remove(0);
+    runtime.block_on(live.wait_namespace_gone());
 
-    say("re-install right away");
-    let mut juju = Juju::new();
+    say("re-install once the namespace is gone");
+    let mut juju = Juju::new(&images.first);
     juju.configure("def456");
     juju.leader_runs(Event::Install);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let agent = loop {
-        if let Some(agent) = runtime.block_on(Objects::read(&client)).deployment {
-            break agent;
-        }
-        let status = juju.state.unit_status.clone();
-        if Instant::now() > deadline {
-            say(&format!(
-                "the namespace never finished deleting (no namespace controller?); last status {status:?}"
-            ));
-            return;
-        }
-        say(&format!("  still waiting ({status:?}); update-status"));
-        juju.leader_runs(Event::UpdateStatus);
-    };
+    runtime.block_on(live.mark_ours());
+    let agent = runtime
+        .block_on(Objects::read(&client))
+        .deployment
+        .expect("the deployment re-installed");
     assert_eq!(agent.env("AMDS_CLUSTER_ID"), "def456");
     assert_agent_status(&juju.state.unit_status);
 
     say("clean up");
     juju.remove(0);
+    runtime.block_on(live.wait_namespace_gone());
     say("done");
+}
+
+impl Juju {
+    /// Runs update-status on the leader until its status is what `wanted` accepts, at most
+    /// [`AVAILABLE_LIMIT`]; the failure says what the agent's pods are doing.
+    fn wait_for_status(
+        &mut self,
+        runtime: &Runtime,
+        live: &Live,
+        what: &str,
+        wanted: impl Fn(&Option<Status>) -> bool,
+    ) {
+        let deadline = Instant::now() + AVAILABLE_LIMIT;
+        loop {
+            let status = self.leader_runs(Event::UpdateStatus);
+            if wanted(&status) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the unit is not {what} after {}s; last status {status:?}\n{}",
+                    AVAILABLE_LIMIT.as_secs(),
+                    runtime.block_on(live.describe_agent())
+                );
+            }
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
 }
 
 /// With the agent applied the status is about its availability: Active, or Waiting for the

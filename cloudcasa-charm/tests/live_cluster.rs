@@ -1,13 +1,18 @@
 //! The whole lifecycle against the real cluster named by `KUBECONFIG` (microk8s, kind, k3s, or
 //! a bare API server without nodes or controllers): install without and with `clusterid`,
-//! re-apply (no changes), change `clusterid`, missing permissions, remove (twice), re-install.
+//! re-apply (no changes), change `clusterid`, the agent becoming available and unavailable,
+//! missing permissions, remove (twice), re-install.
 //!
 //! Without `KUBECONFIG` the test says it was skipped and passes: there is no cluster to test.
 //! It uses the cluster-wide objects' real names (`cloudcasa-io`), labelled as owned by model
-//! `cloudcasa-charm-test`, and refuses to start if anyone else owns them.
+//! `cloudcasa-charm-test`, under the `cloudcasa` cluster lock, and refuses to start if an
+//! installation no test made is there. The agent's pods run only where the cluster can run
+//! pods (a Ready node and `TEST_CLUSTER_REGISTRY`, see `kube-testing`); elsewhere one line
+//! says that availability was not checked.
 //!
 //! ```sh
-//! KUBECONFIG=~/.kube/config cargo test -p cloudcasa-charm --test live_cluster -- --nocapture
+//! KUBECONFIG=~/.kube/config TEST_CLUSTER_REGISTRY=localhost:32000 \
+//!     cargo test -p cloudcasa-charm --test live_cluster -- --nocapture
 //! ```
 
 mod live;
@@ -32,19 +37,17 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::PostParams;
 use kube::{Api, Client, Config, Resource};
-
-fn say(line: &str) {
-    live::say("live_cluster", line);
-}
+use kube_testing::wait;
+use live::{AVAILABLE_LIMIT, Live};
 
 fn owner() -> Owner {
     Owner::new("cloudcasa-charm-test", "cloudcasa").unwrap()
 }
 
-fn spec(cluster_id: &str) -> AgentSpec {
+fn spec(cluster_id: &str, image: &str) -> AgentSpec {
     AgentSpec {
         cluster_id: ClusterId::parse(cluster_id).unwrap(),
-        image: Image::parse("docker.io/catalogicsoftware/amds-kagent:latest").unwrap(),
+        image: Image::parse(image).unwrap(),
         owner: owner(),
     }
 }
@@ -57,70 +60,37 @@ fn policy() -> RetryPolicy {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_on_the_kubeconfig_cluster() {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        say("SKIPPED: KUBECONFIG is not set, so no cluster was given to test against");
+    let Some(live) = Live::start("cloudcasa live_cluster").await else {
         return;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = Config::infer()
-        .await
-        .expect("KUBECONFIG names a usable cluster");
-    let client = Client::try_from(config.clone()).expect("client from KUBECONFIG");
+    };
+    let client = live.client().clone();
     let cluster = Cluster::new(client.clone()).with_retry(policy());
-    live::refuse_foreign_objects(&client, &owner()).await;
+    let images = live.agent_images().await;
 
-    say("start from a clean slate");
-    cluster.remove(&owner()).await.expect("cleanup");
-    if !live::namespace_gone_within(&client, Duration::from_secs(120)).await {
-        // A bare API server has no namespace controller: the deletion of a previous run never
-        // completes, and installing must say so rather than pretend.
-        let impatient = Cluster::new(client.clone()).with_retry(RetryPolicy {
-            budget: Duration::from_secs(10),
-            ..RetryPolicy::default()
-        });
-        let err = impatient
-            .apply(&Desired::with_agent(&spec("abc123")))
-            .await
-            .expect_err("cannot install while the namespace is terminating");
-        assert!(
-            matches!(
-                err,
-                ClusterError::Unavailable {
-                    cause: Cause::NamespaceTerminating(_),
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        say(
-            "namespace cloudcasa-io of a previous run is stuck terminating (no namespace controller); install reports it as it should; nothing more can be checked on this cluster",
-        );
-        return;
-    }
-
-    say("install with clusterid unset: everything but the deployment");
+    live.say("install with clusterid unset: everything but the deployment");
     let outcome = cluster
         .apply(&Desired::without_agent(&owner()))
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Done(Applied::WithoutAgent));
+    live.mark_ours().await;
     let before = Versions::read(&client).await;
     assert!(
         before.deployment_generation.is_none(),
         "no deployment without clusterid"
     );
 
-    say("configure clusterid: the deployment appears");
+    live.say("configure clusterid: the deployment appears");
     let outcome = cluster
-        .apply(&Desired::with_agent(&spec("abc123")))
+        .apply(&Desired::with_agent(&spec("abc123", &images.first)))
         .await
         .unwrap();
     let Outcome::Done(Applied::WithAgent(availability)) = outcome else {
         panic!("expected the agent applied, got {outcome:?}");
     };
-    say(&format!(
+    live.say(&format!(
         "deployment availability right after apply: {availability:?}"
     ));
     assert_ne!(availability, Availability::Missing);
@@ -140,10 +110,10 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
         .collect();
     assert_eq!(managers, ["cloudcasa-charm"]);
 
-    say("apply again: nothing changes");
+    live.say("apply again: nothing changes");
     let applied = Versions::read(&client).await;
     cluster
-        .apply(&Desired::with_agent(&spec("abc123")))
+        .apply(&Desired::with_agent(&spec("abc123", &images.first)))
         .await
         .unwrap();
     let reapplied = Versions::read(&client).await;
@@ -161,9 +131,9 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
         "adding the deployment changed the other objects"
     );
 
-    say("change clusterid: the deployment rolls");
+    live.say("change clusterid: the deployment rolls");
     cluster
-        .apply(&Desired::with_agent(&spec("def456")))
+        .apply(&Desired::with_agent(&spec("def456", &images.first)))
         .await
         .unwrap();
     let deployment = deployments(&client).get(DEPLOYMENT).await.unwrap();
@@ -173,12 +143,24 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
         applied.deployment_generation.map(|g| g + 1)
     );
     let read = cluster.availability(&owner()).await.unwrap();
-    say(&format!("availability as a non-leader reads it: {read:?}"));
+    live.say(&format!("availability as a non-leader reads it: {read:?}"));
     assert!(matches!(read, Outcome::Done(a) if a != Availability::Missing));
 
-    check_missing_permissions(config).await;
+    match &images.broken {
+        Some(broken) => check_availability(&live, &cluster, broken).await,
+        None => live.cluster.skipped(
+            "the agent becoming available, then unavailable with an image no registry has",
+            live.pods
+                .as_ref()
+                .err()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        ),
+    }
 
-    say("remove, twice");
+    check_missing_permissions(live.cluster.config.clone(), &images.first).await;
+
+    live.say("remove, twice");
     let outcome = cluster.remove(&owner()).await.unwrap();
     assert_eq!(
         outcome,
@@ -205,33 +187,102 @@ async fn lifecycle_on_the_kubeconfig_cluster() {
     };
     assert_ne!(namespace, Deletion::Deleted);
 
-    say("re-install right away: waits for the old namespace to go");
-    match cluster.apply(&Desired::with_agent(&spec("def456"))).await {
-        Ok(outcome) => {
-            assert!(
-                matches!(outcome, Outcome::Done(Applied::WithAgent(_))),
-                "{outcome:?}"
-            );
-            let deployment = deployments(&client).get(DEPLOYMENT).await.unwrap();
-            assert_eq!(env(&deployment, "AMDS_CLUSTER_ID"), "def456");
-            cluster.remove(&owner()).await.unwrap();
-        }
+    live.say("re-install right away: waits for the old namespace to go, or says it is terminating");
+    let impatient = Cluster::new(client.clone()).with_retry(RetryPolicy {
+        budget: Duration::from_secs(30),
+        ..RetryPolicy::default()
+    });
+    match impatient
+        .apply(&Desired::with_agent(&spec("def456", &images.second)))
+        .await
+    {
+        Ok(outcome) => assert!(
+            matches!(outcome, Outcome::Done(Applied::WithAgent(_))),
+            "{outcome:?}"
+        ),
         Err(ClusterError::Unavailable {
             cause: Cause::NamespaceTerminating(_),
             ..
         }) => {
-            say(
-                "the namespace never finished deleting (no namespace controller): re-install reported it",
+            live.say(
+                "the namespace was still terminating (no namespace controller?): re-install said so; \
+                 waiting for it to go, then installing again",
+            );
+            live.wait_namespace_gone().await;
+            let outcome = cluster
+                .apply(&Desired::with_agent(&spec("def456", &images.second)))
+                .await
+                .unwrap();
+            assert!(
+                matches!(outcome, Outcome::Done(Applied::WithAgent(_))),
+                "{outcome:?}"
             );
         }
         Err(other) => panic!("re-install: {other}"),
     }
-    say("done");
+    live.mark_ours().await;
+    let deployment = deployments(&client).get(DEPLOYMENT).await.unwrap();
+    assert_eq!(env(&deployment, "AMDS_CLUSTER_ID"), "def456");
+    assert_eq!(env(&deployment, "KUBEMOVER_IMAGE"), images.second);
+
+    live.say("clean up");
+    cluster.remove(&owner()).await.unwrap();
+    live.wait_namespace_gone().await;
+    live.say("done");
+}
+
+/// On a cluster that runs pods: the deployment becomes Available (the deployment controller
+/// says so, nobody else writes its status), an image no registry has makes it unavailable
+/// again, and the good image brings it back.
+async fn check_availability(live: &Live, cluster: &Cluster, broken: &str) {
+    live.say("the agent's pod runs: the deployment becomes available");
+    wait_availability(live, cluster, "the agent to be available", |a| {
+        *a == Availability::Available
+    })
+    .await;
+    live.say("an image no registry has: unavailable");
+    cluster
+        .apply(&Desired::with_agent(&spec("def456", broken)))
+        .await
+        .unwrap();
+    wait_availability(live, cluster, "the agent to be unavailable", |a| {
+        matches!(a, Availability::Pending(_))
+    })
+    .await;
+}
+
+async fn wait_availability(
+    live: &Live,
+    cluster: &Cluster,
+    what: &str,
+    wanted: impl Fn(&Availability) -> bool,
+) {
+    let wanted = &wanted;
+    let result = wait::until(
+        what,
+        AVAILABLE_LIMIT,
+        Duration::from_secs(2),
+        || async move {
+            match cluster.availability(&owner()).await {
+                Ok(Outcome::Done(a)) if wanted(&a) => Ok(()),
+                Ok(other) => Err(format!("availability {other:?}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await;
+    if let Err(timeout) = result {
+        panic!("{timeout}\n{}", live.describe_agent().await);
+    }
+}
+
+fn live_say(line: &str) {
+    kube_testing::report::say("cloudcasa live_cluster", line);
 }
 
 /// Impersonating a user with no rights, apply and remove must report Forbidden.
-async fn check_missing_permissions(mut config: Config) {
-    say("missing permissions: impersonate a service account with no rights");
+async fn check_missing_permissions(mut config: Config, image: &str) {
+    live_say("missing permissions: impersonate a service account with no rights");
     config.auth_info.impersonate =
         Some("system:serviceaccount:default:cloudcasa-charm-test-nobody".into());
     let client = Client::try_from(config).unwrap();
@@ -255,14 +306,14 @@ async fn check_missing_permissions(mut config: Config) {
         Err(other) => panic!("access review: {other}"),
     };
     if allowed {
-        say(
+        live_say(
             "this cluster authorizes everyone (no RBAC): the Forbidden path cannot be exercised here",
         );
         return;
     }
     let weak = Cluster::new(client).with_retry(policy());
     let outcome = weak
-        .apply(&Desired::with_agent(&spec("abc123")))
+        .apply(&Desired::with_agent(&spec("abc123", image)))
         .await
         .unwrap();
     assert!(matches!(outcome, Outcome::Forbidden(_)), "{outcome:?}");

@@ -6,13 +6,12 @@
 //! says so instead of failing hooks or claiming Active, whatever the order of hooks, that
 //! `stop` does nothing, and that `remove` refuses to pretend it cleaned up. With `KUBECONFIG`
 //! (passed to the charm's hooks) the whole lifecycle runs against that cluster: deploy,
-//! configure, upgrade, stop, remove, re-install, checked with a kube client.
+//! configure, upgrade, stop, remove, re-install, checked with a kube client, under the
+//! `cloudcasa` cluster lock that every test touching `cloudcasa-io` takes.
 //!
 //! ```sh
 //! KUBECONFIG=~/.kube/config cargo test -p integration-tests --test cloudcasa -- --nocapture
 //! ```
-
-use std::time::Duration;
 
 use integration_tests::model::{Hook, ModelError};
 use integration_tests::{Model, Schedule, same_end_state};
@@ -124,29 +123,22 @@ fn remove_without_a_cluster_fails_the_hook() {
     assert_eq!(m.units(APP).unwrap(), [UNIT]);
 }
 
-/// The whole lifecycle against the cluster in `KUBECONFIG`.
+/// The whole lifecycle against the cluster in `KUBECONFIG`, under the `cloudcasa` cluster lock
+/// (`kube-testing`): what the charm creates is labelled as test-made, and every deletion is
+/// waited for.
 #[test]
 fn lifecycle_on_the_kubeconfig_cluster() {
-    let Some(kubeconfig) = std::env::var_os("KUBECONFIG") else {
-        say(
-            "SKIPPED the live-cluster lifecycle: KUBECONFIG is not set, no cluster to test against",
-        );
+    let Some(cluster) = live::Cluster::connect() else {
         return;
     };
-    let kubeconfig = kubeconfig.to_string_lossy().into_owned();
-    let cluster = live::Cluster::connect();
-    cluster.refuse_foreign_objects();
-    if !cluster.namespace_gone_within(Duration::from_secs(120)) {
-        say(
-            "SKIPPED the live-cluster lifecycle: namespace cloudcasa-io is still terminating from an earlier run (a bare API server has no namespace controller to finish it)",
-        );
-        return;
-    }
+    cluster.remove_debris();
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG is set");
     let env = [("KUBECONFIG", kubeconfig.as_str())];
 
     say("deploy without clusterid: everything but the agent");
     let mut m = Model::new(env!("CARGO_BIN_EXE_juju-sim")).unwrap();
     deploy(&mut m, &env).unwrap();
+    cluster.mark_ours();
     assert_eq!(
         status(&m, UNIT),
         (
@@ -198,66 +190,135 @@ fn lifecycle_on_the_kubeconfig_cluster() {
         !cluster.namespace_exists(),
         "namespace neither gone nor terminating"
     );
-    if !cluster.namespace_gone_within(Duration::from_secs(120)) {
-        say(
-            "re-install not tested: the namespace is still terminating (a bare API server has no namespace controller)",
-        );
-        return;
-    }
+    cluster.wait_namespace_gone();
 
     say("re-install in a new model");
     let mut again = Model::new(env!("CARGO_BIN_EXE_juju-sim")).unwrap();
     deploy(&mut again, &env).unwrap();
+    cluster.mark_ours();
     again.config_set(APP, &[("clusterid", "abc123")]).unwrap();
     let s = status(&again, UNIT);
     assert!(s.0 == "active" || s.0 == "waiting", "{s:?}");
     assert!(cluster.binding_exists());
     again.remove_unit(UNIT).unwrap();
     assert!(!cluster.binding_exists());
+    cluster.wait_namespace_gone();
 }
 
 /// The cluster as the test sees it, with its own client.
 mod live {
-    use std::time::{Duration, Instant};
-
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-    use kube::{Api, Client};
+    use kube::api::DeleteParams;
+    use kube::{Api, Client, Resource};
+    use kube_testing::namespace::{self, DELETION_LIMIT};
+    use kube_testing::{ClusterLock, TestCluster, labels};
 
     use cloudcasa_charm::objects::{CLUSTER_ROLE_BINDING as BINDING, DEPLOYMENT, NAMESPACE};
     const MODEL_LABEL: &str = cloudcasa_charm::owner::MODEL;
     const APP_LABEL: &str = cloudcasa_charm::owner::CREATED_BY;
+    const TEST: &str = "cloudcasa e2e";
 
     pub struct Cluster {
         runtime: tokio::runtime::Runtime,
         client: Client,
+        _lock: ClusterLock,
+    }
+
+    /// Made by a test: labelled so, or by the simulator's model `sim` and application
+    /// `cloudcasa` (between the charm creating it and [`Cluster::mark_ours`]).
+    fn ours<K: Resource>(object: &K) -> bool {
+        let labels = object.meta().labels.clone().unwrap_or_default();
+        let label = |key: &str| labels.get(key).map(String::as_str);
+        labels::made_by_a_test(object)
+            || (label(MODEL_LABEL) == Some("sim") && label(APP_LABEL) == Some("cloudcasa"))
     }
 
     impl Cluster {
-        pub fn connect() -> Cluster {
-            let (runtime, client) = super::common::kubeconfig_client();
-            Cluster { runtime, client }
+        /// Connected and holding the `cloudcasa` cluster lock; `None` (after a `SKIPPED`
+        /// line) without `KUBECONFIG`.
+        pub fn connect() -> Option<Cluster> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let cluster =
+                runtime.block_on(TestCluster::connect(TEST, "the live-cluster lifecycle"))?;
+            let lock = runtime.block_on(cluster.lock("cloudcasa"));
+            Some(Cluster {
+                runtime,
+                client: cluster.client,
+                _lock: lock,
+            })
         }
 
         /// The test uses the real, cluster-wide names: it must not take over an agent that
-        /// someone else installed.
-        pub fn refuse_foreign_objects(&self) {
+        /// someone else installed. What an earlier test run left is deleted, and waited for.
+        pub fn remove_debris(&self) {
             let ns: Option<Namespace> = self
                 .runtime
                 .block_on(Api::all(self.client.clone()).get_opt(NAMESPACE))
                 .unwrap();
-            if let Some(ns) = ns {
-                let labels = ns.metadata.labels.unwrap_or_default();
-                // The simulator's model is `sim`, the application `cloudcasa`.
-                let label = |key: &str| labels.get(key).map(String::as_str);
-                let ours =
-                    label(MODEL_LABEL) == Some("sim") && label(APP_LABEL) == Some("cloudcasa");
-                assert!(
-                    ours,
-                    "namespace {NAMESPACE} exists and was not made by this test: refusing to touch it"
-                );
+            let crb: Option<ClusterRoleBinding> = self
+                .runtime
+                .block_on(Api::all(self.client.clone()).get_opt(BINDING))
+                .unwrap();
+            for (what, labels) in [
+                (
+                    format!("namespace {NAMESPACE}"),
+                    ns.as_ref().map(|o| (ours(o), o.meta().labels.clone())),
+                ),
+                (
+                    format!("binding {BINDING}"),
+                    crb.as_ref().map(|o| (ours(o), o.meta().labels.clone())),
+                ),
+            ] {
+                if let Some((false, labels)) = labels {
+                    panic!(
+                        "{what} exists and was not made by a test (labels {labels:?}): refusing to touch it"
+                    );
+                }
             }
+            if crb.is_some() {
+                let api: Api<ClusterRoleBinding> = Api::all(self.client.clone());
+                let _ = self
+                    .runtime
+                    .block_on(api.delete(BINDING, &DeleteParams::default()));
+            }
+            if ns.is_some() {
+                self.runtime
+                    .block_on(namespace::delete_and_wait(
+                        &self.client,
+                        NAMESPACE,
+                        DELETION_LIMIT,
+                    ))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+
+        /// Labels the namespace and binding the charm made as test-made.
+        pub fn mark_ours(&self) {
+            let namespaces: Api<Namespace> = Api::all(self.client.clone());
+            let bindings: Api<ClusterRoleBinding> = Api::all(self.client.clone());
+            self.runtime
+                .block_on(labels::mark(&namespaces, NAMESPACE, TEST))
+                .unwrap();
+            self.runtime
+                .block_on(labels::mark(&bindings, BINDING, TEST))
+                .unwrap();
+        }
+
+        /// Waits until the namespace the charm deleted is gone (standing in for the namespace
+        /// controller where none runs).
+        pub fn wait_namespace_gone(&self) {
+            self.runtime
+                .block_on(namespace::wait_gone(
+                    &self.client,
+                    NAMESPACE,
+                    DELETION_LIMIT,
+                ))
+                .unwrap_or_else(|e| panic!("{e}"));
         }
 
         pub fn namespace_exists(&self) -> bool {
@@ -266,25 +327,6 @@ mod live {
                 .block_on(Api::all(self.client.clone()).get_opt(NAMESPACE))
                 .unwrap();
             ns.is_some_and(|n| n.metadata.deletion_timestamp.is_none())
-        }
-
-        /// Whether the namespace is gone (not merely terminating) within `limit`. A bare API
-        /// server has no namespace controller: deletion never completes there.
-        pub fn namespace_gone_within(&self, limit: Duration) -> bool {
-            let start = Instant::now();
-            loop {
-                let ns: Option<Namespace> = self
-                    .runtime
-                    .block_on(Api::all(self.client.clone()).get_opt(NAMESPACE))
-                    .unwrap();
-                if ns.is_none() {
-                    return true;
-                }
-                if start.elapsed() > limit {
-                    return false;
-                }
-                std::thread::sleep(Duration::from_secs(2));
-            }
         }
 
         pub fn binding_exists(&self) -> bool {

@@ -15,7 +15,8 @@
 //! its status (Blocked "cannot reach Kubernetes", tried again every hook, as `status.rs` decides)
 //! while every hook succeeds.
 //! With `KUBECONFIG` (passed to the charm's hooks) one more test applies them to that cluster
-//! and removes the bindings with the application:
+//! and removes the bindings with the application, under the `image-backup` cluster lock
+//! (`kube-testing`), deleting what it made when done:
 //!
 //! ```sh
 //! KUBECONFIG=~/.kube/config cargo test -p integration-tests --test image_backup -- --nocapture
@@ -543,48 +544,58 @@ fn cloudcasa_shows_its_agent_image_backup() {
 }
 
 /// The CRD and RBAC applied to the cluster in `KUBECONFIG`, the bindings removed with the
-/// application and the CRD kept.
+/// application and the CRD kept. Under the `image-backup` cluster lock; the CRD (unless a
+/// test made it, it is a user's: then the test says it skipped) and the model's namespace are
+/// made and labelled by the test, and deleted when it is done.
 #[test]
 fn crd_and_rbac_on_the_kubeconfig_cluster() {
-    let Some(kubeconfig) = std::env::var_os("KUBECONFIG") else {
-        say("SKIPPED the CRD and RBAC apply: KUBECONFIG is not set, no cluster to test against");
+    let Some(cluster) = live::Cluster::connect() else {
         return;
     };
-    let kubeconfig = kubeconfig.to_string_lossy().into_owned();
-    let cluster = live::Cluster::connect();
     if let Some(refusal) = cluster.foreign_objects() {
         say(&format!("SKIPPED the CRD and RBAC apply: {refusal}"));
         return;
     }
-    cluster.ensure_namespace();
+    cluster.prepare();
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG is set");
 
     let mut b = Bench::with_env(Schedule::InOrder, &[("KUBECONFIG", kubeconfig.as_str())]);
     b.configure();
     let status = b.status(UNIT);
     assert!(!no_cluster(&status), "{status:?}");
-    assert!(cluster.crd_exists(), "the CRD was not applied");
+    assert!(
+        cluster.crd_applied_by_the_charm(),
+        "the charm did not apply the CRD"
+    );
     let missing = cluster.missing_rbac();
     assert!(missing.is_empty(), "not applied: {missing:?}");
 
     b.model.remove_unit(UNIT).unwrap();
     assert!(
-        cluster.crd_exists(),
+        cluster.crd_applied_by_the_charm(),
         "removing the application deleted the CRD"
     );
     let left = cluster.present_rbac();
     assert!(left.is_empty(), "left behind: {left:?}");
+    cluster.clean_up();
 }
 
 /// The cluster as the test sees it, with its own client; the objects it expects are the ones
 /// the charm's `cluster::Desired` computes for application `image-backup` in model `sim`.
 mod live {
+    use std::time::Duration;
+
     use k8s_openapi::api::core::v1::Namespace;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Patch, PatchParams};
-    use kube::{Api, Client, Resource, ResourceExt};
+    use kube::{Api, Resource, ResourceExt};
+    use kube_testing::manifests::{self, Objects};
+    use kube_testing::namespace::{self, DELETION_LIMIT};
+    use kube_testing::{ClusterLock, TestCluster, labels};
 
     use image_backup_charm::cluster::{Desired, FIELD_MANAGER, Owner};
 
+    const TEST: &str = "image-backup e2e";
+    const CRD: &str = "imagebackups.k8slab.io";
     /// The simulator's model: also the namespace of the namespaced objects.
     const MODEL: &str = "sim";
     const LABEL_APP: &str = "app.juju.is/created-by";
@@ -594,23 +605,54 @@ mod live {
 
     pub struct Cluster {
         runtime: tokio::runtime::Runtime,
-        client: Client,
+        cluster: TestCluster,
         desired: Desired,
+        crd: Objects,
+        _lock: ClusterLock,
     }
 
     impl Cluster {
-        pub fn connect() -> Cluster {
-            let (runtime, client) = super::common::kubeconfig_client();
+        /// Connected and holding the `image-backup` lock; `None` (after a `SKIPPED` line)
+        /// without `KUBECONFIG`.
+        pub fn connect() -> Option<Cluster> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let cluster = runtime.block_on(TestCluster::connect(TEST, "the CRD and RBAC apply"))?;
+            let lock = runtime.block_on(cluster.lock("image-backup"));
+            // Earlier versions of the cluster tests left these unlabelled.
+            let crds: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
+            let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+            runtime
+                .block_on(labels::adopt(&crds, CRD, &["image-backup-it"], TEST))
+                .unwrap();
+            runtime
+                .block_on(labels::adopt(
+                    &namespaces,
+                    MODEL,
+                    &["image-backup-e2e"],
+                    TEST,
+                ))
+                .unwrap();
             let owner = Owner {
                 model: MODEL.into(),
                 app: super::APP.into(),
             };
             let desired = Desired::new(&owner, false).expect("the controller's manifests");
-            Cluster {
+            let crd = runtime
+                .block_on(Objects::resolve(
+                    &cluster.client,
+                    vec![manifests::dynamic(&desired.crd).unwrap()],
+                ))
+                .unwrap();
+            Some(Cluster {
                 runtime,
-                client,
+                cluster,
                 desired,
-            }
+                crd,
+                _lock: lock,
+            })
         }
 
         fn get<K>(&self, api: Api<K>, name: &str) -> Option<K>
@@ -620,24 +662,13 @@ mod live {
             self.runtime.block_on(api.get_opt(name)).unwrap()
         }
 
-        /// Why the test must not touch the cluster, if it must not. The charm force-applies
-        /// the cluster-wide CRD (every image-backup application applies the same one): a CRD
-        /// the charm never applied belongs to a controller installed some other way. Roles and
+        /// Why the test must not touch the cluster, if it must not. The CRD is cluster-wide: one
+        /// no test made (no `kube-testing` label) belongs to a real installation. Roles and
         /// bindings carry the model and application in their names and labels.
         pub fn foreign_objects(&self) -> Option<String> {
-            let name = self.desired.crd.name_any();
-            if let Some(crd) =
-                self.get::<CustomResourceDefinition>(Api::all(self.client.clone()), &name)
-            {
-                let managers = crd.metadata.managed_fields.unwrap_or_default();
-                if !managers
-                    .iter()
-                    .any(|m| m.manager.as_deref() == Some(FIELD_MANAGER))
-                {
-                    return Some(format!(
-                        "CRD {name} exists and no image-backup charm applied it"
-                    ));
-                }
+            let foreign = self.runtime.block_on(self.crd.foreign()).unwrap();
+            if !foreign.is_empty() {
+                return Some(format!("{} exists and no test made it", foreign.join(", ")));
             }
             let ours = |labels: &Labels| {
                 let label = |key: &str| labels.get(key).map(String::as_str);
@@ -657,23 +688,38 @@ mod live {
             })
         }
 
-        /// The model's namespace, as Juju would have made it; left in place afterwards (a bare
-        /// API server never finishes deleting a namespace, and the next run needs it).
-        pub fn ensure_namespace(&self) {
-            let api: Api<Namespace> = Api::all(self.client.clone());
-            let ns = serde_json::json!({
-                "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": MODEL },
-            });
-            let params = PatchParams::apply("image-backup-e2e");
+        /// The model's namespace, as Juju would have made it, and the CRD, both labelled as
+        /// the test's (so that the charm's apply of the CRD is an update a later run
+        /// recognises, and the test may delete it).
+        pub fn prepare(&self) {
+            let client = &self.cluster.client;
             self.runtime
-                .block_on(api.patch(MODEL, &params, &Patch::Apply(ns)))
+                .block_on(namespace::fresh(client, MODEL, TEST))
+                .unwrap_or_else(|e| panic!("{e}"));
+            self.runtime.block_on(self.crd.apply(TEST)).unwrap();
+        }
+
+        /// Deletes the CRD and the model's namespace, waiting until they are gone.
+        pub fn clean_up(&self) {
+            let client = &self.cluster.client;
+            self.runtime
+                .block_on(namespace::delete_and_wait(client, MODEL, DELETION_LIMIT))
+                .unwrap_or_else(|e| panic!("{e}"));
+            self.runtime
+                .block_on(self.crd.delete(Duration::from_secs(120)))
                 .unwrap();
         }
 
-        pub fn crd_exists(&self) -> bool {
+        /// Whether the CRD exists and the charm applied it (server-side, its field manager).
+        pub fn crd_applied_by_the_charm(&self) -> bool {
             let name = self.desired.crd.name_any();
-            self.get::<CustomResourceDefinition>(Api::all(self.client.clone()), &name)
-                .is_some()
+            self.get::<CustomResourceDefinition>(Api::all(self.cluster.client.clone()), &name)
+                .is_some_and(|crd| {
+                    crd.managed_fields().iter().any(|m| {
+                        m.manager.as_deref() == Some(FIELD_MANAGER)
+                            && m.operation.as_deref() == Some("Apply")
+                    })
+                })
         }
 
         /// `Kind name` of each of `objects`, with its labels if it exists in `api`.
@@ -693,7 +739,7 @@ mod live {
 
         /// The roles and bindings the charm applies, with their labels where they exist.
         fn rbac(&self) -> Vec<(String, Option<Labels>)> {
-            let (c, d) = (&self.client, &self.desired);
+            let (c, d) = (&self.cluster.client, &self.desired);
             let mut out = self.lookup(&Api::all(c.clone()), &d.cluster_roles);
             out.extend(self.lookup(&Api::all(c.clone()), &d.cluster_role_bindings));
             out.extend(self.lookup(&Api::namespaced(c.clone(), MODEL), &d.roles));

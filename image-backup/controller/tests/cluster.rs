@@ -1,10 +1,29 @@
-//! Integration test against the cluster named by `KUBECONFIG` (kind, k3s, microk8s, or a bare
-//! API server without nodes) and real local registries (`docker-registry`).
+//! The controller against the cluster named by `KUBECONFIG` (microk8s, kind, k3s, or a bare API
+//! server without nodes) and real registries (`docker-registry`).
 //!
 //! The controller runs in this process (`run_with` with the real `RegistryCopier`), so it
-//! reaches the loopback registries; the cluster only stores objects. No pod has to run: the
-//! test writes the Deployment's status itself through the status subresource, which is all the
-//! controller looks at. Without `KUBECONFIG` the test prints that it was skipped and passes.
+//! reaches the loopback registries; the cluster stores its objects, and, where it can run pods,
+//! runs the workload. Nothing here writes a status a cluster controller owns.
+//!
+//! - Everywhere: the CRD as the controller generates it, an image backed up on request through
+//!   the gRPC API (`BackupNow`) with the same digest, its `ImageBackup` status written through
+//!   the real status subresource.
+//! - Where pods run (a Ready node and `TEST_CLUSTER_REGISTRY`): a Deployment whose pod really
+//!   runs from the cluster registry is discovered once ready, every image it runs (its init
+//!   container's too) is backed up with the same digest, and `--rollout` switches it to the
+//!   backups. Elsewhere one `SKIPPED` line says so.
+//!
+//! The controller acts on the test's namespace only (every other one is excluded): with
+//! `--rollout` it would otherwise switch the cluster's own workloads to the test's registry.
+//!
+//! The CRD, a cluster-wide singleton, is shared with other tests: the test holds the
+//! `image-backup` cluster lock, labels what it creates, removes an earlier run's debris, and
+//! deletes the CRD and its namespaces when done (waiting until they are gone).
+//!
+//! ```sh
+//! KUBECONFIG=~/.kube/config TEST_CLUSTER_REGISTRY=localhost:32000 \
+//!     cargo test -p image-backup-controller --test cluster -- --nocapture
+//! ```
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,11 +38,21 @@ use image_backup_copier::testing::{
     TestImage, TestRegistry, push_image, test_client, test_client_options,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, Client, CustomResourceExt};
+use kube_testing::images::{EXIT_ARG, Pushed};
+use kube_testing::manifests::{self, Objects};
+use kube_testing::namespace::{self, DELETION_LIMIT};
+use kube_testing::{PodRunner, TestCluster, labels, pods, wait};
+use proto::image_backup::v1::BackupNowRequest;
+use proto::image_backup::v1::image_backup_service_client::ImageBackupServiceClient;
 use serde_json::json;
+
+const TEST: &str = "image-backup-controller cluster";
+/// Every test-made namespace of this test starts so.
+const PREFIX: &str = "ib-it-";
+const LIMIT: Duration = Duration::from_secs(120);
 
 #[derive(Parser)]
 struct Cli {
@@ -31,73 +60,56 @@ struct Cli {
     args: Args,
 }
 
-async fn cluster() -> Option<Client> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        // Straight to stderr: the test harness captures eprintln! of passing tests.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED cluster integration test: KUBECONFIG is not set. Point it at a cluster \
-             (kind, k3s, microk8s, or a bare kube-apiserver) to run it."
-        );
-        return None;
-    }
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    Some(
-        Client::try_default()
-            .await
-            .expect("KUBECONFIG is set but no client could be built from it"),
-    )
-}
-
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backs_up_a_ready_deployment_and_rolls_it_out() {
-    let Some(client) = cluster().await else {
+async fn backs_up_on_request_and_ready_deployments_and_rolls_them_out() {
+    let Some(cluster) = TestCluster::connect(TEST, "the controller against a cluster").await else {
         return;
     };
-    let suffix = format!("{}-{}", std::process::id(), rand_suffix());
-    let (controller_ns, apps_ns) = (format!("ib-it-{suffix}"), format!("ib-it-apps-{suffix}"));
+    let client = cluster.client.clone();
+    let runner = cluster.pod_runner().await;
+    // Built and pushed before taking the lock: the first build takes a while.
+    let workload = match &runner {
+        Ok(runner) => Ok(push_workload_images(runner).await),
+        Err(why) => Err(why.clone()),
+    };
+    let _lock = cluster.lock("image-backup").await;
 
-    // CRD (server-side apply, idempotent) and namespaces.
+    // Earlier versions of this test applied the CRD unlabelled, as `image-backup-it`.
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        "imagebackups.k8slab.io",
-        &PatchParams::apply("image-backup-it").force(),
-        &Patch::Apply(ImageBackup::crd()),
+    labels::adopt(&crds, "imagebackups.k8slab.io", &["image-backup-it"], TEST)
+        .await
+        .unwrap();
+    let crd = Objects::resolve(
+        &client,
+        vec![manifests::dynamic(&ImageBackup::crd()).unwrap()],
     )
     .await
     .unwrap();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    for ns in [&controller_ns, &apps_ns] {
-        let object: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        namespaces
-            .create(&PostParams::default(), &object)
-            .await
-            .unwrap();
+    let foreign = crd.foreign().await.unwrap();
+    if !foreign.is_empty() {
+        cluster.skipped(
+            "the controller against a cluster",
+            &format!(
+                "{} exists and no test made it; refusing to touch it",
+                foreign.join(", ")
+            ),
+        );
+        return;
     }
-    let backups: Api<ImageBackup> = Api::namespaced(client.clone(), &controller_ns);
-    eventually("the CRD to be served", || {
-        let backups = backups.clone();
-        async move { backups.list(&Default::default()).await.ok() }
-    })
-    .await;
+    namespace::delete_debris(&client, PREFIX).await.unwrap();
+
+    let suffix = format!("{}-{}", std::process::id(), rand_suffix());
+    let (controller_ns, apps_ns) = (
+        format!("{PREFIX}{suffix}"),
+        format!("{PREFIX}apps-{suffix}"),
+    );
+    crd.apply(TEST).await.unwrap();
+    manifests::wait_established(&client, "imagebackups.k8slab.io", LIMIT)
+        .await
+        .unwrap();
+    for ns in [&controller_ns, &apps_ns] {
+        namespace::fresh(&client, ns, TEST).await.unwrap();
+    }
 
     // Real registries: the source holds an image, the backup one receives it.
     let source = TestRegistry::start();
@@ -108,22 +120,33 @@ async fn backs_up_a_ready_deployment_and_rolls_it_out() {
         .await
         .unwrap();
 
-    let metrics = format!("127.0.0.1:{}", free_port());
     let grpc = format!("127.0.0.1:{}", free_port());
-    let argv = [
-        "it",
-        "--backup-registry",
-        &format!("{}/mirror", backup.host()),
-        "--namespace",
-        &controller_ns,
-        "--rollout",
-        "--metrics-addr",
-        &metrics,
-        "--grpc-addr",
-        &grpc,
-        "--identity",
-        "it-controller",
+    let mut argv = vec![
+        "it".to_owned(),
+        "--backup-registry".into(),
+        format!("{}/mirror", backup.host()),
+        "--namespace".into(),
+        controller_ns.clone(),
+        "--rollout".into(),
+        "--metrics-addr".into(),
+        format!("127.0.0.1:{}", free_port()),
+        "--grpc-addr".into(),
+        grpc.clone(),
+        "--identity".into(),
+        "it-controller".into(),
     ];
+    // Only the test's workloads: `--rollout` must never switch the cluster's own.
+    let others = namespace::all_but(&client, &[apps_ns.as_str()])
+        .await
+        .unwrap();
+    argv.extend(["--exclude-namespaces".into(), others.join(",")]);
+    if let Ok(runner) = &runner {
+        // The cluster registry may be plain HTTP on a non-loopback address.
+        argv.extend([
+            "--insecure-registries".into(),
+            runner.registry.host().to_owned(),
+        ]);
+    }
     let config = ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap();
     let copier = RegistryCopier::new(CopyOptions {
         client: test_client_options(&[]),
@@ -134,16 +157,83 @@ async fn backs_up_a_ready_deployment_and_rolls_it_out() {
     let controller = tokio::spawn(run_with(client.clone(), config, Arc::new(copier), async {
         let _ = stopped.await;
     }));
+    let backups: Api<ImageBackup> = Api::namespaced(client.clone(), &controller_ns);
 
-    // A Deployment running the source image; ready because we say so in its status.
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &apps_ns);
+    cluster.say("back up an image on request (gRPC BackupNow): same digest");
+    backup_now(&grpc, &source_ref.to_string()).await;
+    let done = wait_done(&backups, &source_ref.to_string()).await;
+    assert_eq!(
+        done.status.as_ref().and_then(|s| s.backup_digest.clone()),
+        Some(image.manifest.digest.to_string())
+    );
+
+    match &workload {
+        Ok((app, init)) => {
+            cluster.say("a Deployment that really runs: discovered, backed up, rolled out");
+            ready_deployment_is_backed_up_and_rolled_out(
+                &client,
+                &backups,
+                &apps_ns,
+                &backup.host(),
+                app,
+                init,
+            )
+            .await;
+        }
+        Err(why) => cluster.skipped(
+            "a really ready Deployment discovered, backed up and rolled out",
+            why,
+        ),
+    }
+
+    stop.send(()).ok();
+    let _ = tokio::time::timeout(Duration::from_secs(15), controller).await;
+    namespace::delete_all_and_wait(&client, &[&*controller_ns, &*apps_ns], DELETION_LIMIT)
+        .await
+        .unwrap();
+    crd.delete(LIMIT).await.unwrap();
+}
+
+/// The workload's images, pushed to the cluster registry: the main container's and the init
+/// container's, each with its own digest.
+async fn push_workload_images(runner: &PodRunner) -> (Pushed, Pushed) {
+    let push = async |name: &str| {
+        runner
+            .registry
+            .push_pause(name)
+            .await
+            .unwrap_or_else(|e| panic!("pushing test image {name}: {e}"))
+    };
+    (
+        push("ib-controller-web").await,
+        push("ib-controller-init").await,
+    )
+}
+
+/// A Deployment that really runs (its pod pulls from the cluster registry) is backed up image
+/// by image with the same digests, then switched to the backups.
+async fn ready_deployment_is_backed_up_and_rolled_out(
+    client: &Client,
+    backups: &Api<ImageBackup>,
+    apps_ns: &str,
+    backup_host: &str,
+    app: &Pushed,
+    init: &Pushed,
+) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), apps_ns);
     let deployment: Deployment = serde_json::from_value(json!({
-        "metadata": {"name": "web"},
+        "metadata": {"name": "web", "labels": labels::labels(TEST)},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": "web"}},
-            "template": {"metadata": {"labels": {"app": "web"}},
-                         "spec": {"containers": [{"name": "main", "image": source_ref.to_string()}]}}
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 5,
+                    "initContainers": [{"name": "init", "image": init.reference, "args": [EXIT_ARG]}],
+                    "containers": [{"name": "main", "image": app.reference}],
+                }
+            }
         }
     }))
     .unwrap();
@@ -151,49 +241,102 @@ async fn backs_up_a_ready_deployment_and_rolls_it_out() {
         .create(&PostParams::default(), &deployment)
         .await
         .unwrap();
-    let status = json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1}});
-    deployments
-        .patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+    pods::wait_rolled_out(client, apps_ns, "web", LIMIT)
         .await
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
 
-    let done = eventually("the backup to be Done", || {
+    for pushed in [app, init] {
+        let done = wait_done(backups, &pushed.reference).await;
+        let status = done.status.unwrap_or_default();
+        assert_eq!(
+            status.source_digest.as_deref(),
+            Some(pushed.digest.as_str())
+        );
+        assert_eq!(
+            status.backup_digest.as_deref(),
+            Some(pushed.digest.as_str())
+        );
+    }
+
+    let what = "the rollout to the backup images";
+    let web = wait::until(what, LIMIT, Duration::from_millis(500), || {
+        let deployments = deployments.clone();
+        async move {
+            let web = deployments.get("web").await.map_err(|e| e.to_string())?;
+            let spec = web
+                .spec
+                .clone()
+                .and_then(|s| s.template.spec)
+                .unwrap_or_default();
+            let images: Vec<String> = spec
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(&spec.containers)
+                .filter_map(|c| c.image.clone())
+                .collect();
+            if images.iter().all(|i| i.starts_with(backup_host)) {
+                Ok(web)
+            } else {
+                Err(format!("images {images:?}"))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let annotations = web.metadata.annotations.unwrap_or_default();
+    let originals = &annotations["k8slab.io/original-images"];
+    for pushed in [app, init] {
+        assert!(originals.contains(&pushed.reference), "{originals}");
+    }
+}
+
+async fn backup_now(grpc: &str, source: &str) {
+    let address = format!("http://{grpc}");
+    wait::until(
+        "the gRPC API to accept BackupNow",
+        LIMIT,
+        Duration::from_millis(500),
+        || {
+            let address = address.clone();
+            async move {
+                let mut api = ImageBackupServiceClient::connect(address)
+                    .await
+                    .map_err(|e| format!("connecting: {e}"))?;
+                api.backup_now(BackupNowRequest {
+                    source: source.to_owned(),
+                    force: false,
+                })
+                .await
+                .map(|_| ())
+                .map_err(|status| format!("BackupNow: {status}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The Done backup of `image`; the timeout names the phases seen.
+async fn wait_done(backups: &Api<ImageBackup>, image: &str) -> ImageBackup {
+    let what = format!("the backup of {image} to be Done");
+    wait::until(&what, LIMIT, Duration::from_millis(500), || {
         let backups = backups.clone();
         async move {
-            let list = backups.list(&Default::default()).await.ok()?;
-            list.items.into_iter().find(|b| b.phase() == Phase::Done)
+            let list = backups
+                .list(&Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mine = list.items.into_iter().find(|b| b.spec.image == image);
+            match mine {
+                Some(b) if b.phase() == Phase::Done => Ok(b),
+                Some(b) => Err(format!("phase {:?}, status {:?}", b.phase(), b.status)),
+                None => Err("no ImageBackup for it".into()),
+            }
         }
     })
-    .await;
-    let status = done.status.clone().unwrap();
-    assert_eq!(done.spec.image, source_ref.to_string());
-    assert_eq!(
-        status.backup_digest.as_deref(),
-        Some(image.manifest.digest.to_string().as_str())
-    );
-    assert_eq!(status.source_digest, status.backup_digest);
-
-    let backup_host = backup.host();
-    let web = eventually("the rollout", || {
-        let deployments = deployments.clone();
-        let backup_host = backup_host.clone();
-        async move {
-            let web = deployments.get("web").await.ok()?;
-            let image = web.spec.as_ref()?.template.spec.as_ref()?.containers[0]
-                .image
-                .clone()?;
-            image.starts_with(&backup_host).then_some(web)
-        }
-    })
-    .await;
-    let annotations = web.metadata.annotations.unwrap_or_default();
-    assert!(annotations["k8slab.io/original-images"].contains(&source_ref.to_string()));
-
-    stop.send(()).ok();
-    let _ = tokio::time::timeout(Duration::from_secs(15), controller).await;
-    for ns in [&controller_ns, &apps_ns] {
-        let _ = namespaces.delete(ns, &DeleteParams::default()).await;
-    }
+    .await
+    .unwrap()
 }
 
 fn free_port() -> u16 {

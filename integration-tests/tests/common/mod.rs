@@ -25,23 +25,6 @@ pub fn say(who: &str, line: &str) {
     let _ = writeln!(std::io::stderr(), "{who} e2e: {line}");
 }
 
-/// A client for the cluster `KUBECONFIG` names, with the runtime to drive it (the tests are
-/// synchronous).
-pub fn kubeconfig_client() -> (tokio::runtime::Runtime, kube::Client) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = runtime.block_on(async {
-        let config = kube::Config::infer()
-            .await
-            .expect("KUBECONFIG names a usable cluster");
-        kube::Client::try_from(config).expect("a client for the KUBECONFIG cluster")
-    });
-    (runtime, client)
-}
-
 /// The cloudcasa charm as its tests and the tests of charms related to it deploy it.
 pub mod cloudcasa {
     use super::*;
