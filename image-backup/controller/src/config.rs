@@ -565,7 +565,7 @@ mod tests {
             fallback.contains(&format!("/{}-", std::process::id())),
             "{fallback}"
         );
-        let explicit = config(&["--backup-registry", "r", "--identity", "me"]).unwrap();
+        let explicit = config(&["--backup-registry", "r.local", "--identity", "me"]).unwrap();
         assert_eq!(explicit.identity, "me");
     }
 

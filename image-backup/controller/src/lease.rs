@@ -197,7 +197,7 @@ impl Elector {
     pub async fn acquire(&self) -> Instant {
         loop {
             let started = Instant::now();
-            let result = self.try_once(self.timings.renew_deadline()).await;
+            let result = self.try_once(self.try_limit()).await;
             self.heartbeat.beat();
             match result {
                 Ok(true) => {
@@ -220,8 +220,9 @@ impl Elector {
         loop {
             tokio::time::sleep(self.timings.retry_period()).await;
             let started = Instant::now();
+            // One hung request must leave time for another try before the deadline.
             let left = deadline.saturating_sub(renewed.elapsed());
-            let result = self.try_once(left).await;
+            let result = self.try_once(left.min(self.try_limit())).await;
             self.heartbeat.beat();
             match result {
                 Ok(true) => renewed = started,
@@ -242,6 +243,11 @@ impl Elector {
             Ok(Err(error)) => tracing::warn!(%error, "could not release the lease"),
             Err(_) => tracing::warn!("could not release the lease: the API server did not answer"),
         }
+    }
+
+    /// The longest one try may take: half the renew deadline (at least a retry period).
+    fn try_limit(&self) -> Duration {
+        (self.timings.renew_deadline() / 2).max(self.timings.retry_period())
     }
 
     async fn try_once(&self, limit: Duration) -> Result<bool, String> {
