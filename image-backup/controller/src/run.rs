@@ -319,7 +319,10 @@ impl Parts {
     async fn wait(mut self) -> Result<(), RunError> {
         let mut first_error = None;
         tokio::select! {
-            Some(joined) = self.set.join_next() => first_error = failure(joined, false),
+            // A part that saw the token before this select did is stopping, not failing.
+            Some(joined) = self.set.join_next() => {
+                first_error = failure(joined, self.stop.is_cancelled());
+            }
             _ = self.stop.cancelled() => {}
         }
         self.stop.cancel();
