@@ -59,7 +59,7 @@ pub enum Error {
         url: String,
         after: Duration,
     },
-    #[error("{method} {url}: registry answered HTTP {status}: {body}")]
+    #[error("{method} {url}: registry answered HTTP {status} {}", status_detail(*status, body))]
     Status {
         method: String,
         url: String,
@@ -269,6 +269,19 @@ impl std::fmt::Display for Cause {
             Cause::Tls(detail) => write!(f, "TLS: {detail}"),
             Cause::Other(detail) => f.write_str(detail),
         }
+    }
+}
+
+/// `(Reason Phrase)` or `(Reason Phrase): body` when there is a body.
+fn status_detail(status: u16, body: &str) -> String {
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("unknown status");
+    if body.is_empty() {
+        format!("({reason})")
+    } else {
+        format!("({reason}): {body}")
     }
 }
 

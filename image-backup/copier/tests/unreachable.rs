@@ -105,13 +105,36 @@ async fn an_error_status_shows_the_registrys_error_code() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
+    // A HEAD has no body: the status says what it can.
     let (error, _) = copy_from(&addr.to_string()).await;
     let message = error.to_string();
     assert!(
-        message.contains("registry answered HTTP 500: UNKNOWN (storage backend unreachable)"),
+        message.ends_with("registry answered HTTP 500 (Internal Server Error)"),
         "{message}"
     );
     assert!(error.is_transient() && !error.is_timeout());
+
+    // Other requests show the registry's error codes instead of its JSON.
+    let client = image_backup_copier::registry::Client::new(ClientOptions {
+        retry: RetryPolicy::none(),
+        ..ClientOptions::default()
+    })
+    .unwrap();
+    let repo = image_backup_copier::registry::Repository {
+        registry: addr.to_string(),
+        name: "app".into(),
+    };
+    let digest = image_backup_copier::Digest::sha256(b"layer");
+    let Err(error) = client.get_blob(&repo, &digest).await else {
+        panic!("a 500 is an error");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains(
+            "registry answered HTTP 500 (Internal Server Error): UNKNOWN (storage backend unreachable)"
+        ),
+        "{message}"
+    );
 }
 
 #[tokio::test]
