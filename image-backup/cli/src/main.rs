@@ -40,9 +40,7 @@ fn init_logging(format: args::LogFormat) {
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     match format {
-        args::LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .init(),
+        args::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
         args::LogFormat::Json => builder.json().with_current_span(false).init(),
     }
 }

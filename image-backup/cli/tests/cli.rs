@@ -242,7 +242,10 @@ fn controller_failure_is_one_log_line_plain_or_json() {
     let text = run("text");
     assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
     let err = stderr(&text);
-    assert!(!err.contains('\u{1b}'), "no colour codes off a terminal: {err:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err:?}"
+    );
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "{err}");
     assert!(

@@ -16,8 +16,8 @@ use crate::context::{Context, Error, is_conflict};
 use crate::copier::{CopyError, CopyErrorKind, CopyRequest};
 use crate::crd::{ImageBackup, ImageBackupStatus, MANAGER, Phase};
 use crate::image::ImageRef;
-use image_backup_copier::registry::api_host;
 use crate::lifecycle::{self, Attempt, Next};
+use image_backup_copier::registry::api_host;
 
 /// How soon to look again after losing a race for an object.
 const AFTER_CONFLICT: Duration = Duration::from_secs(1);
@@ -258,14 +258,7 @@ async fn recheck(
         status.backup_image.as_deref(),
         status.backup_digest.as_deref(),
     ) else {
-        return copy(
-            api,
-            backup,
-            Attempt::First,
-            "backup record incomplete",
-            ctx,
-        )
-        .await;
+        return copy(api, backup, Attempt::First, "backup record incomplete", ctx).await;
     };
     let credentials = ctx.credentials(&[]).await?;
     let present = ctx

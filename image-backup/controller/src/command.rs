@@ -111,7 +111,9 @@ mod tests {
         let field = pod_name.value_from.as_ref().unwrap().field_ref.as_ref();
         assert_eq!(field.unwrap().field_path, "metadata.name");
         let probe_path = |probe: Option<&k8s_openapi::api::core::v1::Probe>| {
-            probe.and_then(|p| p.http_get.as_ref()).and_then(|h| h.path.clone())
+            probe
+                .and_then(|p| p.http_get.as_ref())
+                .and_then(|h| h.path.clone())
         };
         assert_eq!(
             probe_path(container.liveness_probe.as_ref()).as_deref(),

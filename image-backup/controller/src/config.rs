@@ -316,7 +316,10 @@ fn default_identity() -> String {
 }
 
 fn identity_from(pod_name: Option<String>) -> String {
-    if let Some(pod) = pod_name.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()) {
+    if let Some(pod) = pod_name
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+    {
         return pod;
     }
     let host = std::env::var("HOSTNAME")
@@ -559,7 +562,10 @@ mod tests {
 
     #[test]
     fn identity_is_the_pod_name_when_there_is_one() {
-        assert_eq!(identity_from(Some("image-backup-7d9f-x2".into())), "image-backup-7d9f-x2");
+        assert_eq!(
+            identity_from(Some("image-backup-7d9f-x2".into())),
+            "image-backup-7d9f-x2"
+        );
         let fallback = identity_from(Some(" ".into()));
         assert!(
             fallback.contains(&format!("/{}-", std::process::id())),

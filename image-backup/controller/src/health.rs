@@ -174,7 +174,12 @@ mod tests {
         tokio::time::advance(Duration::from_secs(29)).await;
         assert_eq!(liveness.check(), Ok(()));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(liveness.check().unwrap_err().contains("ImageBackup reconciler"));
+        assert!(
+            liveness
+                .check()
+                .unwrap_err()
+                .contains("ImageBackup reconciler")
+        );
         drop(first);
         assert_eq!(liveness.check(), Ok(()), "finishing is progress");
         tokio::time::advance(Duration::from_secs(600)).await;

@@ -162,7 +162,6 @@ impl LeaseLock {
             ..Default::default()
         }
     }
-
 }
 
 /// Why a leader stopped leading.
@@ -205,7 +204,9 @@ impl Elector {
                     return started;
                 }
                 Ok(false) => {}
-                Err(error) => tracing::warn!(%error, lease = %self.lock.name, "could not acquire the lease"),
+                Err(error) => {
+                    tracing::warn!(%error, lease = %self.lock.name, "could not acquire the lease")
+                }
             }
             tokio::time::sleep(self.timings.retry_period()).await;
         }
@@ -227,7 +228,9 @@ impl Elector {
             match result {
                 Ok(true) => renewed = started,
                 Ok(false) => return LeaseLost::TakenOver,
-                Err(error) => tracing::warn!(%error, lease = %self.lock.name, "lease renewal failed"),
+                Err(error) => {
+                    tracing::warn!(%error, lease = %self.lock.name, "lease renewal failed")
+                }
             }
             if renewed.elapsed() >= deadline {
                 return LeaseLost::NotRenewed(deadline);

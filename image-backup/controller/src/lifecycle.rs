@@ -454,7 +454,12 @@ mod tests {
             } else {
                 Attempt::Another
             };
-            b.status = Some(failed(claim(&b, ME, "d", count, at(0)), &error, at(0), &policy));
+            b.status = Some(failed(
+                claim(&b, ME, "d", count, at(0)),
+                &error,
+                at(0),
+                &policy,
+            ));
         }
         // The last attempt is claimed, then its process dies, twice; each leader resumes it.
         b.status = Some(claim(&b, "old-leader", "d", Attempt::Another, at(0)));
@@ -466,7 +471,10 @@ mod tests {
             assert_eq!(b.status.as_ref().unwrap().attempts, policy.max_attempts);
         }
         let after = failed(b.status.take().unwrap(), &error, at(2), &policy);
-        assert_eq!((after.phase, after.attempts), (Phase::Failed, policy.max_attempts));
+        assert_eq!(
+            (after.phase, after.attempts),
+            (Phase::Failed, policy.max_attempts)
+        );
     }
 
     #[test]
@@ -483,7 +491,13 @@ mod tests {
 
     #[test]
     fn success_records_digests_and_readiness() {
-        let claimed = claim(&backup(None), ME, "backup/nginx:latest", Attempt::First, at(0));
+        let claimed = claim(
+            &backup(None),
+            ME,
+            "backup/nginx:latest",
+            Attempt::First,
+            at(0),
+        );
         let outcome = CopyOutcome {
             source_digest: "sha256:a".into(),
             backup_digest: "sha256:a".into(),

@@ -77,7 +77,10 @@ mod tests {
         assert_eq!(holds.failed("hung.example"), Duration::from_secs(5));
         assert_eq!(holds.failed("hung.example"), Duration::from_secs(10));
         let (who, left) = holds.wait(&["ok.example", "hung.example"]).unwrap();
-        assert_eq!((who.as_str(), left), ("hung.example", Duration::from_secs(10)));
+        assert_eq!(
+            (who.as_str(), left),
+            ("hung.example", Duration::from_secs(10))
+        );
         assert_eq!(holds.wait(&["ok.example"]), None, "others are not held up");
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(holds.wait(&["hung.example"]), None, "the hold ends");

@@ -438,7 +438,8 @@ async fn controllers(ctx: Arc<Context>, config: &ControllerConfig, liveness: &Li
         workload_controller::<Deployment>(ctx.clone(), config, concurrency.clone(), liveness);
     let daemonsets =
         workload_controller::<DaemonSet>(ctx.clone(), config, concurrency.clone(), liveness);
-    let statefulsets = workload_controller::<StatefulSet>(ctx.clone(), config, concurrency, liveness);
+    let statefulsets =
+        workload_controller::<StatefulSet>(ctx.clone(), config, concurrency, liveness);
     tracing::info!(identity = %config.identity, "controllers started");
     futures::join!(backups, deployments, daemonsets, statefulsets);
 }
@@ -473,16 +474,13 @@ fn workload_controller<K: Workload>(
         )
         .backoff(WatchBackoff::default())
         .touched_objects();
-        controller = controller.watches_stream(
-            backups,
-            move |backup: ImageBackup| {
-                users
-                    .users
-                    .of(&backup.name_any(), K::KIND)
-                    .into_iter()
-                    .map(|w| ObjectRef::<K>::new(&w.name).within(&w.namespace))
-            },
-        );
+        controller = controller.watches_stream(backups, move |backup: ImageBackup| {
+            users
+                .users
+                .of(&backup.name_any(), K::KIND)
+                .into_iter()
+                .map(|w| ObjectRef::<K>::new(&w.name).within(&w.namespace))
+        });
     }
     // Its API calls are bounded by the client's read timeout; a few of them per reconcile.
     let deadline = config.api_read_timeout() * 3;
@@ -623,7 +621,10 @@ mod tests {
     #[test]
     fn watch_backoff_doubles_to_its_cap_and_resets() {
         let mut backoff = WatchBackoff::default();
-        let delays: Vec<u64> = (&mut backoff).take(6).map(|d| d.as_millis() as u64).collect();
+        let delays: Vec<u64> = (&mut backoff)
+            .take(6)
+            .map(|d| d.as_millis() as u64)
+            .collect();
         assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 8000]);
         backoff.reset();
         assert_eq!(backoff.next(), Some(Duration::from_millis(500)));

@@ -113,7 +113,10 @@ async fn run_gives_up_the_lease_during(outage: Outage) {
         matches!(error, RunError::LostLeadership(LeaseLost::NotRenewed(_))),
         "{error}"
     );
-    assert!(error.to_string().contains("lost the leader lease"), "{error}");
+    assert!(
+        error.to_string().contains("lost the leader lease"),
+        "{error}"
+    );
 
     fake.recover().await;
     assert_eq!(
@@ -157,23 +160,22 @@ async fn watches_resume_after<F: Future<Output = ()>>(outage: impl FnOnce(FakeAp
     let client = kube_client(&config).await.unwrap();
     let copier = InMemoryCopier::default();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(run_with(
-        client,
-        config,
-        Arc::new(copier.clone()),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let controller = tokio::spawn(run_with(client, config, Arc::new(copier.clone()), async {
+        let _ = stopped.await;
+    }));
     leads(&fake, "survivor").await;
     fake.put(
         &fake_api::deployments(),
         deployment("shop", "before", None, "nginx:1.14.2", 1),
     );
-    eventually("the backup of the first workload", Duration::from_secs(30), || {
-        backup_of(&fake, "docker.io/library/nginx:1.14.2")
-            .filter(|b| b["status"]["phase"] == "Done")
-    })
+    eventually(
+        "the backup of the first workload",
+        Duration::from_secs(30),
+        || {
+            backup_of(&fake, "docker.io/library/nginx:1.14.2")
+                .filter(|b| b["status"]["phase"] == "Done")
+        },
+    )
     .await;
 
     outage(fake.clone()).await;
@@ -281,7 +283,11 @@ async fn a_copy_in_flight_is_cancelled_with_the_lease_and_resumed_at_once_by_the
         .unwrap()
         .unwrap_err();
     assert!(matches!(error, RunError::LostLeadership(_)), "{error}");
-    assert_eq!(Arc::strong_count(&gate), 2, "the copy in flight was dropped");
+    assert_eq!(
+        Arc::strong_count(&gate),
+        2,
+        "the copy in flight was dropped"
+    );
     fake.recover().await;
 
     let copier = InMemoryCopier::default();
@@ -294,11 +300,16 @@ async fn a_copy_in_flight_is_cancelled_with_the_lease_and_resumed_at_once_by_the
     ));
     // The lease expires 2 s after the first leader's last renewal; the copy it left Running
     // (its heartbeat fresh) is resumed at once, not after the heartbeat goes stale.
-    let done = eventually("the next leader to finish the copy", Duration::from_secs(20), || {
-        backup_of(&fake, image).filter(|b| b["status"]["phase"] == "Done")
-    })
+    let done = eventually(
+        "the next leader to finish the copy",
+        Duration::from_secs(20),
+        || backup_of(&fake, image).filter(|b| b["status"]["phase"] == "Done"),
+    )
     .await;
-    assert_eq!(done["status"]["attempts"], 1, "a resume is the same attempt");
+    assert_eq!(
+        done["status"]["attempts"], 1,
+        "a resume is the same attempt"
+    );
     assert_eq!(copier.copies(), [image]);
     second.abort();
 }

@@ -124,9 +124,9 @@ impl Error {
     /// (Docker Hub's is `registry-1.docker.io`, its tokens' `auth.docker.io`).
     pub fn host(&self) -> Option<String> {
         let url = match self {
-            Error::Transport { url, .. } | Error::Stalled { url, .. } | Error::Status { url, .. } => {
-                url
-            }
+            Error::Transport { url, .. }
+            | Error::Stalled { url, .. }
+            | Error::Status { url, .. } => url,
             _ => return None,
         };
         let url = reqwest::Url::parse(url).ok()?;

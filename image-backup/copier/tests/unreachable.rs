@@ -4,8 +4,7 @@
 use std::time::{Duration, Instant};
 
 use image_backup_copier::{
-    Cause, ClientOptions, Copier, CopyOptions, Error, ErrorKind, NoProgress, Reference,
-    RetryPolicy,
+    Cause, ClientOptions, Copier, CopyOptions, Error, ErrorKind, NoProgress, Reference, RetryPolicy,
 };
 
 const STEP: Duration = Duration::from_secs(1);
@@ -56,7 +55,10 @@ async fn a_registry_that_accepts_but_never_answers_times_out_after_one_step() {
         message.contains("timed out after 1s waiting for data"),
         "{message}"
     );
-    assert!(message.contains(&addr.to_string()), "names the URL: {message}");
+    assert!(
+        message.contains(&addr.to_string()),
+        "names the URL: {message}"
+    );
     assert!(!message.contains("error sending request"), "{message}");
     assert!(matches!(
         &error,

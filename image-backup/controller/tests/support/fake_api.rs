@@ -239,7 +239,11 @@ impl FakeApi {
         let _ = self.events.send(WatchEvent {
             kind: kind("", OUTAGE_EVENT),
             rv: 0,
-            type_: if outage == Outage::Hang { "HANG" } else { "END" },
+            type_: if outage == Outage::Hang {
+                "HANG"
+            } else {
+                "END"
+            },
             object: Value::Null,
         });
     }

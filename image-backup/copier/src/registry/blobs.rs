@@ -294,7 +294,13 @@ impl Client {
         let request = self.inner.upload_http.delete(url.clone());
         let scope = Scope::push(&session.repo.name);
         match self
-            .send_once(&session.repo, &scope, ("DELETE", &url), request, &Activity::new())
+            .send_once(
+                &session.repo,
+                &scope,
+                ("DELETE", &url),
+                request,
+                &Activity::new(),
+            )
             .await
         {
             Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {}

@@ -473,7 +473,10 @@ impl Activity {
     }
 
     /// `body`, touching this on every piece the HTTP client takes from it.
-    pub(crate) fn track<S, T, E>(&self, body: S) -> impl Stream<Item = Result<T, E>> + Send + 'static
+    pub(crate) fn track<S, T, E>(
+        &self,
+        body: S,
+    ) -> impl Stream<Item = Result<T, E>> + Send + 'static
     where
         S: Stream<Item = Result<T, E>> + Send + 'static,
     {
