@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use charm_core::pebble::{
     Check, CheckLevel, CheckStatus, Container, Error as PebbleError, HttpCheck, Layer,
-    PathErrorKind, PushOptions, Service, ServiceStatus, Startup,
+    PathErrorKind, PushOptions, Service, ServiceAction, ServiceStatus, Startup,
 };
 
 use crate::config::Settings;
@@ -20,6 +20,8 @@ pub const CONTAINER: &str = "controller";
 pub const SERVICE: &str = "image-backup-controller";
 /// The Pebble check polling `/readyz`.
 pub const READY_CHECK: &str = "controller-ready";
+/// The Pebble check polling `/healthz`; the service restarts when it fails.
+pub const ALIVE_CHECK: &str = "controller-alive";
 /// The label of the charm's layer.
 pub const LAYER_LABEL: &str = "image-backup";
 /// The controller binary in the workload image (see `oci_image`).
@@ -86,10 +88,28 @@ pub fn layer(spec: &WorkloadSpec<'_>) -> Layer {
         }),
         ..Check::default()
     };
+    // A wedged controller (see the controller's `health` module) fails `/healthz`; Pebble
+    // restarts it after three failures in a row, as a Kubernetes liveness probe would.
+    let alive = Check {
+        r#override: Some(charm_core::pebble::Override::Replace),
+        level: Some(CheckLevel::Alive),
+        period: Some(Duration::from_secs(10).into()),
+        timeout: Some(Duration::from_secs(3).into()),
+        threshold: Some(3),
+        http: Some(HttpCheck {
+            url: Some(format!("http://localhost:{METRICS_PORT}/healthz")),
+            ..HttpCheck::default()
+        }),
+        ..Check::default()
+    };
+    service
+        .on_check_failure
+        .insert(ALIVE_CHECK.to_string(), ServiceAction::Restart);
     Layer::new()
         .with_summary("image-backup controller")
         .with_service(SERVICE, service)
         .with_check(READY_CHECK, check)
+        .with_check(ALIVE_CHECK, alive)
 }
 
 /// What [`apply`] did.
@@ -119,7 +139,8 @@ pub async fn apply(
     let file_changed = sync_credentials(container, credentials).await?;
     let plan = pebble.plan().await?;
     let layer_changed = plan.services.get(SERVICE) != layer.services.get(SERVICE)
-        || plan.checks.get(READY_CHECK) != layer.checks.get(READY_CHECK);
+        || plan.checks.get(READY_CHECK) != layer.checks.get(READY_CHECK)
+        || plan.checks.get(ALIVE_CHECK) != layer.checks.get(ALIVE_CHECK);
     if layer_changed {
         pebble.add_layer(LAYER_LABEL, layer, true).await?;
         pebble.replan_services().await?;
@@ -264,6 +285,21 @@ mod tests {
         assert_eq!(
             check.http.as_ref().and_then(|h| h.url.as_deref()),
             Some("http://localhost:8080/readyz")
+        );
+        let alive = &layer.checks[ALIVE_CHECK];
+        assert_eq!(alive.level, Some(CheckLevel::Alive));
+        assert_eq!(
+            alive.http.as_ref().and_then(|h| h.url.as_deref()),
+            Some("http://localhost:8080/healthz")
+        );
+        assert_eq!(
+            service.on_check_failure.get(ALIVE_CHECK),
+            Some(&ServiceAction::Restart),
+            "a wedged controller is restarted"
+        );
+        assert!(
+            !service.on_check_failure.contains_key(READY_CHECK),
+            "not ready (caches syncing, API server away) is no reason to restart"
         );
         layer.validate().unwrap();
     }

@@ -14,6 +14,22 @@ use image_backup_copier::{Platform, Reference};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines on stderr as `text` (coloured only on a terminal) or `json` (one object per
+    /// line, for log aggregators). The level comes from `IMAGE_BACKUP_LOG` (default `warn`).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "IMAGE_BACKUP_LOG_FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

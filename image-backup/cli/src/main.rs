@@ -19,18 +19,28 @@ mod copy;
 mod exit;
 mod progress;
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     // Before anything can build a TLS client: ring is the one provider in this build.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = args::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("IMAGE_BACKUP_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    init_logging(cli.log_format);
     exit::run(cli)
+}
+
+/// Logs to stderr at the `IMAGE_BACKUP_LOG` level: text, with colours only when stderr is a
+/// terminal (`kubectl logs` and Pebble's log would show the escape codes), or JSON lines.
+fn init_logging(format: args::LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGE_BACKUP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        args::LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        args::LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
 }

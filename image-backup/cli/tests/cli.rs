@@ -214,3 +214,55 @@ fn backup_ref_prints_the_backup_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("Bad"), "{}", stderr(&out));
 }
+
+#[test]
+fn controller_failure_is_one_log_line_plain_or_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-kubeconfig");
+    let run = |format: &str| {
+        image_backup(
+            &[
+                "--log-format",
+                format,
+                "controller",
+                "run",
+                "--backup-registry",
+                "backup.local:5000",
+                "--kubeconfig",
+                missing.to_str().unwrap(),
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--grpc-addr",
+                "127.0.0.1:0",
+            ],
+            &[("IMAGE_BACKUP_LOG", "warn")],
+        )
+    };
+
+    let text = run("text");
+    assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
+    let err = stderr(&text);
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes off a terminal: {err:?}"
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("ERROR") && lines[0].contains("no-such-kubeconfig"),
+        "{err}"
+    );
+
+    let json = run("json");
+    assert_eq!(json.status.code(), Some(1));
+    let err = stderr(&json);
+    let line: serde_json::Value = serde_json::from_str(err.trim()).expect(&err);
+    assert_eq!(line["level"], "ERROR", "{line}");
+    assert!(
+        line["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-kubeconfig"),
+        "{line}"
+    );
+}

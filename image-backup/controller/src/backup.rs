@@ -16,7 +16,8 @@ use crate::context::{Context, Error, is_conflict};
 use crate::copier::{CopyError, CopyErrorKind, CopyRequest};
 use crate::crd::{ImageBackup, ImageBackupStatus, MANAGER, Phase};
 use crate::image::ImageRef;
-use crate::lifecycle::{self, Next};
+use crate::lifecycle::{self, Attempt, Next};
+use image_backup_copier::registry::api_host;
 
 /// How soon to look again after losing a race for an object.
 const AFTER_CONFLICT: Duration = Duration::from_secs(1);
@@ -39,7 +40,7 @@ pub async fn reconcile(backup: Arc<ImageBackup>, ctx: Arc<Context>) -> Result<Ac
         Next::Idle => Ok(Action::await_change()),
         Next::Wait(wait) => Ok(Action::requeue(wait)),
         Next::Recheck => recheck(&api, &backup, &ctx).await,
-        Next::Copy { reset, why } => copy(&api, &backup, reset, why, &ctx).await,
+        Next::Copy { attempt, why } => copy(&api, &backup, attempt, why, &ctx).await,
     }
 }
 
@@ -53,7 +54,7 @@ pub fn error_policy(_: Arc<ImageBackup>, error: &Error, ctx: Arc<Context>) -> Ac
 async fn copy(
     api: &Api<ImageBackup>,
     backup: &ImageBackup,
-    reset: bool,
+    attempt: Attempt,
     why: &str,
     ctx: &Context,
 ) -> Result<Action, Error> {
@@ -72,7 +73,7 @@ async fn copy(
         Ok(prepared) => prepared,
         Err(error) => {
             // Record the refusal as a failed attempt: nothing to copy until the spec changes.
-            let claimed = lifecycle::claim(backup, &settings.identity, "", reset, now);
+            let claimed = lifecycle::claim(backup, &settings.identity, "", attempt, now);
             let status = lifecycle::failed(claimed, &error, now, &settings.policy);
             write_status(api, &name, &status, None).await?;
             ctx.event(&backup.object_ref(&()), true, "BackupFailed", error.message)
@@ -81,13 +82,23 @@ async fn copy(
         }
     };
 
+    // A registry on hold (it just failed) would only hold a slot for another timeout.
+    let registries = [
+        api_host(image.reference().registry()).to_string(),
+        api_host(destination.registry()).to_string(),
+    ];
+    if let Some((registry, wait)) = ctx.registries.wait(&[&registries[0], &registries[1]]) {
+        tracing::debug!(backup = %name, %registry, ?wait, "registry on hold; copy not started");
+        return Ok(Action::requeue(wait));
+    }
+
     // Claim: conditional on the version we decided from, so a stale cache or a second
     // controller loses with 409 instead of starting a duplicate copy.
     let claimed = lifecycle::claim(
         backup,
         &settings.identity,
         &destination.to_string(),
-        reset,
+        attempt,
         now,
     );
     match write_status(api, &name, &claimed, backup.resource_version()).await {
@@ -125,6 +136,17 @@ async fn copy(
     };
     let started = Instant::now();
     let result = run_with_heartbeat(api, &name, request, ctx).await;
+    match &result {
+        Ok(_) => registries.iter().for_each(|r| ctx.registries.succeeded(r)),
+        Err(CopyError {
+            unavailable: Some(registry),
+            ..
+        }) => {
+            let wait = ctx.registries.failed(registry);
+            tracing::warn!(%registry, ?wait, "registry unavailable; copies through it wait");
+        }
+        Err(_) => {}
+    }
     finish(api, backup, claimed, result, started, ctx).await
 }
 
@@ -140,11 +162,16 @@ async fn run_with_heartbeat(
     tokio::pin!(copy);
     let mut ticker = tokio::time::interval(ctx.settings.progress_interval);
     ticker.tick().await;
+    let mut reported = 0;
     loop {
         tokio::select! {
             result = &mut copy => return result,
             _ = ticker.tick() => {
                 let bytes = *progress_rx.borrow();
+                if bytes != reported {
+                    ctx.copy_progress.beat();
+                    reported = bytes;
+                }
                 let patch = json!({"status": {"bytesCopied": bytes, "heartbeatAt": Time(Timestamp::now())}});
                 if let Err(error) = api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                     tracing::warn!(%error, backup = name, "could not record progress");
@@ -231,7 +258,7 @@ async fn recheck(
         status.backup_image.as_deref(),
         status.backup_digest.as_deref(),
     ) else {
-        return copy(api, backup, true, "backup record incomplete", ctx).await;
+        return copy(api, backup, Attempt::First, "backup record incomplete", ctx).await;
     };
     let credentials = ctx.credentials(&[]).await?;
     let present = ctx
@@ -247,7 +274,14 @@ async fn recheck(
             format!("{backup_image}@{digest} is gone from the backup registry; copying again");
         ctx.event(&backup.object_ref(&()), true, "BackupMissing", note)
             .await;
-        return copy(api, backup, true, "backup missing from the registry", ctx).await;
+        return copy(
+            api,
+            backup,
+            Attempt::First,
+            "backup missing from the registry",
+            ctx,
+        )
+        .await;
     }
     let patch = json!({"status": {"lastCheckedAt": Time(Timestamp::now())}});
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -455,22 +489,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn running_copy_of_a_dead_process_is_resumed_once() {
+    async fn running_copy_of_a_previous_leader_is_resumed_at_once_as_the_same_attempt() {
         let mut f = fixture(settings());
-        let stale = Time(Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(600));
+        // The previous leader wrote a heartbeat a second ago, then lost its lease: waiting for
+        // the heartbeat to go stale would only delay the backup.
+        let fresh = Time(Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_secs(1));
         let b = backup(Some(ImageBackupStatus {
             phase: Phase::Running,
-            attempts: 1,
-            holder: Some("controller-0/previous-run".into()),
-            started_at: Some(stale.clone()),
-            heartbeat_at: Some(stale),
+            attempts: 2,
+            holder: Some("image-backup-controller-5f7c-old".into()),
+            started_at: Some(fresh.clone()),
+            heartbeat_at: Some(fresh),
             observed_generation: Some(1),
             ..Default::default()
         }));
         let task = run(&f, &b);
         let claim = f.server.expect(Method::PATCH, STATUS_PATH).await;
+        assert_eq!(
+            claim.body["metadata"]["resourceVersion"], "7",
+            "the take-over is conditional"
+        );
         let claimed = status_of(&claim.body);
-        assert_eq!((claimed.holder.as_deref(), claimed.attempts), (Some(ME), 2));
+        assert_eq!(
+            (claimed.holder.as_deref(), claimed.attempts),
+            (Some(ME), 2),
+            "a resume is not another attempt"
+        );
         let reply = patched(&b, &claim.body);
         claim.ok(&reply);
         let done = f.server.expect(Method::PATCH, STATUS_PATH).await;
@@ -482,18 +526,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn running_copy_of_a_live_process_is_left_alone() {
-        let f = fixture(settings());
-        let b = backup(Some(ImageBackupStatus {
-            phase: Phase::Running,
-            holder: Some("controller-1/other".into()),
-            heartbeat_at: Some(Time(Timestamp::now())),
-            observed_generation: Some(1),
-            ..Default::default()
-        }));
-        let action = run(&f, &b).await.unwrap().unwrap();
+    async fn an_unavailable_registry_is_put_on_hold_and_holds_no_slot() {
+        let mut f = fixture(settings());
+        let refused = CopyError::new(
+            CopyErrorKind::Transfer,
+            "HEAD https://registry-1.docker.io/v2/library/nginx/manifests/1.14.2: connection refused",
+        )
+        .unavailable("registry-1.docker.io");
+        f.copier.fail_next(IMAGE, vec![refused]);
+        let b = backup(None);
+        let task = run(&f, &b);
+        let claim = f.server.expect(Method::PATCH, STATUS_PATH).await;
+        let reply = patched(&b, &claim.body);
+        claim.ok(&reply);
+        let result = f.server.expect(Method::PATCH, STATUS_PATH).await;
+        let status = status_of(&result.body);
+        assert_eq!(status.phase, Phase::Pending);
+        assert!(
+            status.conditions[0].message.contains("connection refused"),
+            "the status says why: {}",
+            status.conditions[0].message
+        );
+        let reply = patched(&b, &result.body);
+        result.ok(&reply);
+        task.await.unwrap().unwrap();
+
+        // Another backup from the same registry: not claimed, not copied, requeued for when
+        // the hold ends.
+        let action = run(&f, &backup(None)).await.unwrap().unwrap();
         assert!(action != Action::await_change());
-        assert!(f.copier.copies().is_empty());
+        assert_eq!(f.copier.copies().len(), 1);
+        f.server.assert_idle();
     }
 
     #[tokio::test]

@@ -17,7 +17,8 @@ pub enum ControllerCommand {
     Crd,
 }
 
-/// Runs a subcommand. Exit codes: 0 done, 1 failure while running, 2 bad configuration.
+/// Runs a subcommand. Exit codes: 0 done (SIGTERM), 1 failure while running (a lost lease
+/// included: the process is meant to be restarted), 2 bad configuration.
 pub async fn execute(command: ControllerCommand) -> ExitCode {
     match command {
         ControllerCommand::Crd => match crate::crd::crd_yaml() {
@@ -41,7 +42,8 @@ pub async fn execute(command: ControllerCommand) -> ExitCode {
             match crate::run::run(config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("image-backup controller run: {e}");
+                    // One line that says it all, through the log (text or JSON) like the rest.
+                    tracing::error!("image-backup controller run: {e}");
                     ExitCode::from(1)
                 }
             }
@@ -73,6 +75,58 @@ mod tests {
         assert!(
             Cli::try_parse_from(["x", "run"]).is_err(),
             "--backup-registry is required"
+        );
+    }
+
+    /// `deploy/deployment.yaml` parses as a Deployment, its command line is one the CLI
+    /// accepts, and it has the probes and the pod name the docs promise.
+    #[test]
+    fn example_deployment_is_valid() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/deployment.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let deployment: Deployment = serde_yaml::from_str(&text).unwrap();
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.command.as_deref(),
+            Some(&["/usr/bin/image-backup".to_string()][..])
+        );
+        // What the `image-backup` binary parses: its global flags, then `controller ...`.
+        let args = container.args.clone().unwrap();
+        let at = args.iter().position(|a| a == "controller").unwrap();
+        assert_eq!(args[..at], ["--log-format=json"]);
+        let mut argv = vec!["image-backup".to_string()];
+        argv.extend_from_slice(&args[at + 1..]);
+        let Cli {
+            command: ControllerCommand::Run(run),
+        } = Cli::try_parse_from(&argv).unwrap()
+        else {
+            panic!("not `controller run`: {argv:?}");
+        };
+        ControllerConfig::try_from(*run).unwrap();
+
+        let env = container.env.as_ref().unwrap();
+        let pod_name = env.iter().find(|e| e.name == "POD_NAME").unwrap();
+        let field = pod_name.value_from.as_ref().unwrap().field_ref.as_ref();
+        assert_eq!(field.unwrap().field_path, "metadata.name");
+        let probe_path = |probe: Option<&k8s_openapi::api::core::v1::Probe>| {
+            probe
+                .and_then(|p| p.http_get.as_ref())
+                .and_then(|h| h.path.clone())
+        };
+        assert_eq!(
+            probe_path(container.liveness_probe.as_ref()).as_deref(),
+            Some("/healthz")
+        );
+        assert_eq!(
+            probe_path(container.readiness_probe.as_ref()).as_deref(),
+            Some("/readyz")
+        );
+        assert_eq!(
+            pod.service_account_name.as_deref(),
+            Some("image-backup-controller"),
+            "the account of deploy/rbac.yaml"
         );
     }
 

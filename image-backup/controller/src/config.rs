@@ -55,6 +55,20 @@ pub struct Args {
     /// Address of the gRPC API.
     #[arg(long, env = "IMAGE_BACKUP_GRPC_ADDR", default_value = "0.0.0.0:50051")]
     pub grpc_addr: SocketAddr,
+    /// How long a leader's lease lasts without renewal before another replica may take it
+    /// (whole seconds, as the Lease stores it).
+    #[arg(long, env = "IMAGE_BACKUP_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it steps down and exits; shorter than
+    /// `--lease-duration`, so that it stops before anyone else may start.
+    #[arg(long, env = "IMAGE_BACKUP_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: Duration,
+    /// Pause between two tries to acquire or renew the lease: `2s`, `500ms`.
+    #[arg(long, env = "IMAGE_BACKUP_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: Duration,
+    /// A kubeconfig file to use instead of the in-cluster service account (or `KUBECONFIG`).
+    #[arg(long, env = "IMAGE_BACKUP_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
     /// `kubernetes.io/dockerconfigjson` secret (in `--namespace`) with the backup registry's
     /// credentials.
     #[arg(long, env = "IMAGE_BACKUP_REGISTRY_SECRET")]
@@ -66,7 +80,8 @@ pub struct Args {
     /// Registries (`host[:port]`) spoken to over plain HTTP (loopback ones always are).
     #[arg(long, env = "IMAGE_BACKUP_INSECURE_REGISTRIES", value_delimiter = ',')]
     pub insecure_registries: Vec<String>,
-    /// Name of this replica in the lease and in `status.holder` (default: the pod's hostname).
+    /// Name of this replica in the lease and in `status.holder` (default: `POD_NAME` from the
+    /// downward API, else the hostname with the process id).
     #[arg(long, env = "IMAGE_BACKUP_IDENTITY")]
     pub identity: Option<String>,
     /// Run without the leader lease (only when exactly one replica runs).
@@ -88,6 +103,15 @@ pub struct ControllerConfig {
     pub max_attempts: u32,
     pub metrics_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
+    /// Leader election timings: [`LeaseTimings`].
+    pub lease: LeaseTimings,
+    /// Server-side timeout of every watch request. The watcher also gives up on a watch that
+    /// has been silent this long plus 5 s (a dead connection), so this bounds how long an API
+    /// server that vanished without closing its connections goes unnoticed. Not a flag: the
+    /// default suits every cluster; tests shorten it.
+    pub watch_timeout: Duration,
+    /// `--kubeconfig`; `None`: in-cluster, or the `KUBECONFIG` of the environment.
+    pub kubeconfig: Option<PathBuf>,
     pub registry_secret: Option<String>,
     /// The content of `--registry-credentials-file`, checked to parse.
     pub registry_credentials: Option<DockerConfig>,
@@ -108,6 +132,15 @@ pub enum ConfigError {
     MaxAttempts,
     #[error("--recheck-interval must be at least 1s")]
     RecheckInterval,
+    #[error(
+        "lease timings must satisfy --lease-duration ({duration:?}, whole seconds) > \
+         --lease-renew-deadline ({renew_deadline:?}) > --lease-retry-period ({retry_period:?}) > 0"
+    )]
+    LeaseTimings {
+        duration: Duration,
+        renew_deadline: Duration,
+        retry_period: Duration,
+    },
     #[error("--registry-credentials-file {path}: {reason}")]
     CredentialsFile { path: String, reason: String },
 }
@@ -133,6 +166,11 @@ impl TryFrom<Args> for ControllerConfig {
         if args.recheck_interval < Duration::from_secs(1) {
             return Err(ConfigError::RecheckInterval);
         }
+        let lease = LeaseTimings::new(
+            args.lease_duration,
+            args.lease_renew_deadline,
+            args.lease_retry_period,
+        )?;
         let mut exclude_namespaces: Vec<String> = args
             .exclude_namespaces
             .iter()
@@ -157,6 +195,9 @@ impl TryFrom<Args> for ControllerConfig {
             max_attempts: args.max_attempts,
             metrics_addr: args.metrics_addr,
             grpc_addr: args.grpc_addr,
+            lease,
+            watch_timeout: DEFAULT_WATCH_TIMEOUT,
+            kubeconfig: args.kubeconfig,
             registry_secret: args.registry_secret.filter(|s| !s.is_empty()),
             registry_credentials,
             insecure_registries: args
@@ -170,6 +211,68 @@ impl TryFrom<Args> for ControllerConfig {
                 .unwrap_or_else(default_identity),
             leader_election: !args.no_leader_election,
         })
+    }
+}
+
+/// Server-side timeout of watch requests (see [`ControllerConfig::watch_timeout`]).
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// client-go's leader election timings: the leader renews every `retry_period` and steps down
+/// when it has not renewed for `renew_deadline`; others take the lease once it has not been
+/// renewed for `duration`. `duration > renew_deadline > retry_period` leaves the old leader
+/// `duration - renew_deadline` to stop before a new one may start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseTimings {
+    duration: Duration,
+    renew_deadline: Duration,
+    retry_period: Duration,
+}
+
+impl LeaseTimings {
+    pub fn new(
+        duration: Duration,
+        renew_deadline: Duration,
+        retry_period: Duration,
+    ) -> Result<Self, ConfigError> {
+        let valid = duration.subsec_nanos() == 0
+            && duration > renew_deadline
+            && renew_deadline > retry_period
+            && !retry_period.is_zero();
+        if !valid {
+            return Err(ConfigError::LeaseTimings {
+                duration,
+                renew_deadline,
+                retry_period,
+            });
+        }
+        Ok(Self {
+            duration,
+            renew_deadline,
+            retry_period,
+        })
+    }
+
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    pub fn renew_deadline(&self) -> Duration {
+        self.renew_deadline
+    }
+
+    pub fn retry_period(&self) -> Duration {
+        self.retry_period
+    }
+}
+
+impl Default for LeaseTimings {
+    /// client-go's defaults: 15 s, 10 s, 2 s.
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(15),
+            renew_deadline: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
     }
 }
 
@@ -203,11 +306,23 @@ fn credentials_file(path: &Path) -> Result<DockerConfig, ConfigError> {
     Ok(DockerConfig(bytes))
 }
 
-/// The pod's hostname and this process's id: unique per run, so a restarted pod never mistakes
-/// its predecessor's `Running` claims for its own live ones.
+/// The pod's name (`POD_NAME`, from the downward API) when there is one: an operator reads it in
+/// the lease and in `status.holder` and knows which pod it is. Two processes never share it
+/// (a restarted container's predecessor is dead, and taking over its lease and claims at once
+/// is right). Without it, the hostname, which `hostNetwork: true` pods share with their node,
+/// so it gets this process's id and start time to stay unique.
 fn default_identity() -> String {
-    let host = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
+    identity_from(std::env::var("POD_NAME").ok())
+}
+
+fn identity_from(pod_name: Option<String>) -> String {
+    if let Some(pod) = pod_name
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+    {
+        return pod;
+    }
+    let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| {
             std::fs::read_to_string("/etc/hostname")
@@ -223,7 +338,7 @@ fn default_identity() -> String {
     format!("{host}/{}-{started:x}", std::process::id())
 }
 
-/// `90`, `90s`, `30m`, `1h`, `2d`.
+/// `90`, `90s`, `500ms`, `30m`, `1h`, `2d`.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
     let split = value
@@ -233,6 +348,9 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let number: u64 = number
         .parse()
         .map_err(|_| format!("{value:?} is not a duration like 90s, 30m, 1h or 2d"))?;
+    if unit == "ms" {
+        return Ok(Duration::from_millis(number));
+    }
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -240,7 +358,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "d" => 86400,
         _ => {
             return Err(format!(
-                "{value:?}: unknown unit {unit:?} (use s, m, h or d)"
+                "{value:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
             ));
         }
     };
@@ -393,7 +511,73 @@ mod tests {
     }
 
     #[test]
+    fn lease_timings_default_to_client_go_and_must_nest() {
+        let c = config(&["--backup-registry", "r.local"]).unwrap();
+        assert_eq!(c.lease, LeaseTimings::default());
+        assert_eq!(
+            (
+                c.lease.duration(),
+                c.lease.renew_deadline(),
+                c.lease.retry_period()
+            ),
+            (
+                Duration::from_secs(15),
+                Duration::from_secs(10),
+                Duration::from_secs(2)
+            )
+        );
+        let fast = config(&[
+            "--backup-registry",
+            "r.local",
+            "--lease-duration",
+            "2s",
+            "--lease-renew-deadline",
+            "1s",
+            "--lease-retry-period",
+            "200ms",
+        ])
+        .unwrap();
+        assert_eq!(fast.lease.retry_period(), Duration::from_millis(200));
+        for bad in [
+            ["10s", "10s", "2s"],
+            ["15s", "10s", "10s"],
+            ["1500ms", "1s", "100ms"],
+            ["15s", "10s", "0s"],
+        ] {
+            let err = config(&[
+                "--backup-registry",
+                "r.local",
+                "--lease-duration",
+                bad[0],
+                "--lease-renew-deadline",
+                bad[1],
+                "--lease-retry-period",
+                bad[2],
+            ])
+            .unwrap_err();
+            assert!(matches!(err, ConfigError::LeaseTimings { .. }), "{bad:?}");
+            assert!(err.to_string().contains("--lease-renew-deadline"), "{err}");
+        }
+    }
+
+    #[test]
+    fn identity_is_the_pod_name_when_there_is_one() {
+        assert_eq!(
+            identity_from(Some("image-backup-7d9f-x2".into())),
+            "image-backup-7d9f-x2"
+        );
+        let fallback = identity_from(Some(" ".into()));
+        assert!(
+            fallback.contains(&format!("/{}-", std::process::id())),
+            "{fallback}"
+        );
+        let explicit = config(&["--backup-registry", "r.local", "--identity", "me"]).unwrap();
+        assert_eq!(explicit.identity, "me");
+    }
+
+    #[test]
     fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         for (input, secs) in [
             ("90", 90),
             ("90s", 90),

@@ -11,8 +11,10 @@ use kube::{Api, Client};
 
 use crate::copier::{CopyError, DockerConfig, ImageCopier};
 use crate::crd::{ImageBackup, MANAGER, SecretRef};
+use crate::health::Heartbeat;
 use crate::lifecycle::Policy;
 use crate::metrics::Metrics;
+use crate::registries::RegistryHolds;
 use crate::users::Users;
 use crate::workload::Scope;
 
@@ -53,8 +55,16 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     pub backups: Store<ImageBackup>,
     pub users: Users,
+    /// Beats while backups are reconciled and copies move bytes (see [`crate::health`]).
+    pub copy_progress: Arc<Heartbeat>,
+    /// Registries on hold after failing.
+    pub registries: RegistryHolds,
     reporter: Reporter,
 }
+
+/// A backup reconcile with no reconcile starting or ending and no copy moving a byte for this
+/// long is wedged: every network step of a copy is bounded well below it.
+pub const COPY_STALL_DEADLINE: Duration = Duration::from_secs(300);
 
 impl Context {
     pub fn new(
@@ -76,6 +86,8 @@ impl Context {
             metrics,
             backups,
             users: Users::default(),
+            copy_progress: Heartbeat::on_demand("ImageBackup reconciler", COPY_STALL_DEADLINE),
+            registries: RegistryHolds::default(),
         }
     }
 

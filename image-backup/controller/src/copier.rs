@@ -73,6 +73,9 @@ impl CopyErrorKind {
 pub struct CopyError {
     pub kind: CopyErrorKind,
     pub message: String,
+    /// The registry (`host[:port]` of its API) that failed in a way that may pass (refused,
+    /// timed out, 429, 5xx): other copies through it wait ([`crate::registries`]).
+    pub unavailable: Option<String>,
 }
 
 impl CopyError {
@@ -80,7 +83,14 @@ impl CopyError {
         Self {
             kind,
             message: message.into(),
+            unavailable: None,
         }
+    }
+
+    /// The same error, blaming `registry` for being unavailable.
+    pub fn unavailable(mut self, registry: impl Into<String>) -> Self {
+        self.unavailable = Some(registry.into());
+        self
     }
 }
 
@@ -159,7 +169,11 @@ fn copy_error(error: image_backup_copier::Error) -> CopyError {
         ErrorKind::NotFound => CopyErrorKind::NotFound,
         ErrorKind::Transfer => CopyErrorKind::Transfer,
     };
-    CopyError::new(kind, error.to_string())
+    let unavailable = error.is_transient().then(|| error.host()).flatten();
+    CopyError {
+        unavailable,
+        ..CopyError::new(kind, error.to_string())
+    }
 }
 
 impl ImageCopier for RegistryCopier {

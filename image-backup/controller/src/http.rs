@@ -1,6 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics`, served with axum.
 //!
-//! `/healthz` answers as long as the process serves requests. `/readyz` answers 200 once the
+//! `/healthz` answers 200 unless a loop of the process is wedged ([`crate::health`]); then 503
+//! naming it, so that a liveness probe restarts the process. `/readyz` answers 200 once the
 //! controller's caches have synced for the first time (a standby replica that has synced its
 //! read cache is ready too: it serves the gRPC API). `/metrics` is Prometheus text.
 
@@ -16,6 +17,7 @@ use axum::routing::get;
 use kube::runtime::reflector::Store;
 
 use crate::crd::ImageBackup;
+use crate::health::Liveness;
 use crate::metrics::Metrics;
 
 /// Shared readiness flag: set once, after the first sync.
@@ -37,11 +39,12 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub backups: Store<ImageBackup>,
     pub readiness: Readiness,
+    pub liveness: Liveness,
 }
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -58,6 +61,13 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
+    match state.liveness.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(wedged) => (StatusCode::SERVICE_UNAVAILABLE, wedged),
+    }
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
@@ -104,10 +114,12 @@ mod tests {
     #[tokio::test]
     async fn health_readiness_and_metrics_over_real_http() {
         let readiness = Readiness::default();
+        let liveness = Liveness::default();
         let state = HttpState {
             metrics: Arc::new(Metrics::default()),
             backups: Writer::<ImageBackup>::default().as_reader(),
             readiness: readiness.clone(),
+            liveness: liveness.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -124,5 +136,15 @@ mod tests {
             "{body}"
         );
         assert_eq!(get(addr, "/nope").await.0, 404);
+
+        // A loop that stops beating turns /healthz red, naming it.
+        liveness.watch(crate::health::Heartbeat::periodic(
+            "leader election",
+            std::time::Duration::ZERO,
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let (code, body) = get(addr, "/healthz").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("leader election made no progress"), "{body}");
     }
 }

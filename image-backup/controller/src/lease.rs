@@ -3,10 +3,14 @@
 //! leaseDurationSeconds` has passed. Every write carries the resourceVersion it was decided
 //! from, so two replicas never both win.
 //!
-//! kube 5 has no leader election of its own; this is the small part of client-go's we need.
-//! A leader that cannot renew within the lease duration steps down (the caller stops its
-//! controllers), before anyone else may take over.
+//! kube 5 has no leader election of its own; this is the small part of client-go's we need
+//! ([`Elector`], timed by [`LeaseTimings`]): a leader tries to renew every retry period, each try
+//! bounded in time; when it has not renewed for the renew deadline (an API server outage, a
+//! network partition) or finds another holder, [`Elector::hold`] returns and the caller stops
+//! leading at once (see [`crate::run`]), before the lease can expire and anyone else start. A
+//! process that lost the lease never writes it again, not even to release it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -14,9 +18,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
-use tokio::sync::watch;
+use tokio::time::Instant;
 
+use crate::config::LeaseTimings;
 use crate::context::is_conflict;
+use crate::health::Heartbeat;
 
 /// What to do with the lease as we see it.
 #[derive(Debug, PartialEq, Eq)]
@@ -156,42 +162,101 @@ impl LeaseLock {
             ..Default::default()
         }
     }
+}
 
-    /// Keeps trying to lead, publishing whether we do on `leading`. Renews every third of the
-    /// lease duration; steps down when renewals fail for two thirds of it, so that we stop
-    /// before the lease can expire and someone else starts.
-    pub async fn run(self, leading: watch::Sender<bool>) {
-        let renew_every = self.duration / 3;
-        let give_up_after = self.duration * 2 / 3;
-        let mut last_renewal: Option<tokio::time::Instant> = None;
+/// Why a leader stopped leading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseLost {
+    #[error("could not renew it for {0:?}")]
+    NotRenewed(Duration),
+    #[error("another replica holds it")]
+    TakenOver,
+}
+
+/// client-go's elector loop over a [`LeaseLock`]: [`Elector::acquire`] until we lead, then
+/// [`Elector::hold`] until we do not. Every try is bounded in time, so an API server that stops
+/// answering cannot hold a try (and the step-down) past the renew deadline.
+pub struct Elector {
+    lock: LeaseLock,
+    timings: LeaseTimings,
+    heartbeat: Arc<Heartbeat>,
+}
+
+impl Elector {
+    /// `heartbeat` beats after every try; see [`crate::health`].
+    pub fn new(lock: LeaseLock, timings: LeaseTimings, heartbeat: Arc<Heartbeat>) -> Self {
+        Self {
+            lock,
+            timings,
+            heartbeat,
+        }
+    }
+
+    /// Tries every retry period until we hold the lease.
+    pub async fn acquire(&self) -> Instant {
         loop {
-            match self.try_acquire_or_renew().await {
+            let started = Instant::now();
+            let result = self.try_once(self.try_limit()).await;
+            self.heartbeat.beat();
+            match result {
                 Ok(true) => {
-                    if !*leading.borrow() {
-                        tracing::info!(identity = %self.identity, lease = %self.name, "became leader");
-                    }
-                    last_renewal = Some(tokio::time::Instant::now());
-                    leading.send_if_modified(|l| !std::mem::replace(l, true));
+                    tracing::info!(identity = %self.lock.identity, lease = %self.lock.name, "became leader");
+                    return started;
                 }
-                Ok(false) => {
-                    last_renewal = None;
-                    if leading.send_if_modified(|l| std::mem::replace(l, false)) {
-                        tracing::warn!(identity = %self.identity, "lost the lease to another replica");
-                    }
-                }
+                Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(%error, lease = %self.name, "lease renewal failed");
-                    if last_renewal.is_none_or(|t| t.elapsed() >= give_up_after)
-                        && leading.send_if_modified(|l| std::mem::replace(l, false))
-                    {
-                        tracing::warn!(identity = %self.identity, "stepping down: could not renew the lease");
-                    }
+                    tracing::warn!(%error, lease = %self.lock.name, "could not acquire the lease")
                 }
             }
-            if leading.is_closed() {
-                return;
+            tokio::time::sleep(self.timings.retry_period()).await;
+        }
+    }
+
+    /// Renews every retry period from `acquired` (when the winning try started) on; returns
+    /// when the lease is lost: taken over, or not renewed within the renew deadline, which
+    /// comes before the lease can expire for anyone else.
+    pub async fn hold(&self, acquired: Instant) -> LeaseLost {
+        let deadline = self.timings.renew_deadline();
+        let mut renewed = acquired;
+        loop {
+            tokio::time::sleep(self.timings.retry_period()).await;
+            let started = Instant::now();
+            // One hung request must leave time for another try before the deadline.
+            let left = deadline.saturating_sub(renewed.elapsed());
+            let result = self.try_once(left.min(self.try_limit())).await;
+            self.heartbeat.beat();
+            match result {
+                Ok(true) => renewed = started,
+                Ok(false) => return LeaseLost::TakenOver,
+                Err(error) => {
+                    tracing::warn!(%error, lease = %self.lock.name, "lease renewal failed")
+                }
             }
-            tokio::time::sleep(renew_every).await;
+            if renewed.elapsed() >= deadline {
+                return LeaseLost::NotRenewed(deadline);
+            }
+        }
+    }
+
+    /// Gives the lease up, if we still hold it, within one renew deadline.
+    pub async fn release(&self) {
+        let result = tokio::time::timeout(self.timings.renew_deadline(), self.lock.release()).await;
+        match result {
+            Ok(Ok(())) => tracing::info!(lease = %self.lock.name, "released the lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not release the lease"),
+            Err(_) => tracing::warn!("could not release the lease: the API server did not answer"),
+        }
+    }
+
+    /// The longest one try may take: half the renew deadline (at least a retry period).
+    fn try_limit(&self) -> Duration {
+        (self.timings.renew_deadline() / 2).max(self.timings.retry_period())
+    }
+
+    async fn try_once(&self, limit: Duration) -> Result<bool, String> {
+        match tokio::time::timeout(limit, self.lock.try_acquire_or_renew()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer from the API server within {limit:?}")),
         }
     }
 }

@@ -7,10 +7,15 @@
 //!              |                  \----error, attempts = max---> Failed
 //!              \--- spec changed or retry annotation changed (from any phase) ---/
 //! ```
-//! A `Running` status is resumed when its holder is this process (the copy cannot be in flight:
-//! the runtime never reconciles one object twice at once) or when the holder has shown no sign
-//! of life for `stale_after` (it died). The claim is a write conditional on the object's
-//! resourceVersion, so two processes can never both win it.
+//! A `Running` status is resumed at once, whoever its holder: only the holder of the leader
+//! lease reconciles, so a `Running` status this process finds is either its own (the copy cannot
+//! be in flight: the runtime never reconciles one object twice at once) or a previous leader's,
+//! and a previous leader has stopped copying before the lease could pass to us (it steps down
+//! and drops its copies within the renew deadline, shorter than the lease duration; see
+//! [`crate::lease`]). Resuming continues the interrupted attempt: it does not count as another,
+//! so `attempts` never exceeds `max_attempts`, and blobs the backup registry already has are
+//! not sent again. The claim is a write conditional on the object's resourceVersion, so two
+//! processes can never both win it.
 
 use std::time::Duration;
 
@@ -28,8 +33,6 @@ pub struct Policy {
     pub backoff_base: Duration,
     pub backoff_max: Duration,
     pub recheck_interval: Duration,
-    /// A running copy whose holder has not written for this long is taken over.
-    pub stale_after: Duration,
 }
 
 impl Default for Policy {
@@ -39,7 +42,6 @@ impl Default for Policy {
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(600),
             recheck_interval: Duration::from_secs(3600),
-            stale_after: Duration::from_secs(120),
         }
     }
 }
@@ -54,11 +56,22 @@ impl Policy {
     }
 }
 
+/// How a claim counts attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The first of a new series (new backup, spec change, retry asked, backup gone).
+    First,
+    /// One more after a failure.
+    Another,
+    /// The interrupted attempt, continued.
+    Resumed,
+}
+
 /// The next step for a backup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Next {
-    /// Claim and run a copy; `reset` starts the attempt count again.
-    Copy { reset: bool, why: &'static str },
+    /// Claim and run a copy.
+    Copy { attempt: Attempt, why: &'static str },
     /// Check that the backup is still in the registry.
     Recheck,
     /// Nothing to do before this much time has passed.
@@ -67,11 +80,11 @@ pub enum Next {
     Idle,
 }
 
-/// Decides the next step for `backup` as seen by the process `me` at `now`.
+/// Decides the next step for `backup` as seen by the process `me` (the lease holder) at `now`.
 pub fn next(backup: &ImageBackup, me: &str, now: Timestamp, policy: &Policy) -> Next {
     let Some(status) = &backup.status else {
         return Next::Copy {
-            reset: true,
+            attempt: Attempt::First,
             why: "new backup",
         };
     };
@@ -79,7 +92,7 @@ pub fn next(backup: &ImageBackup, me: &str, now: Timestamp, policy: &Policy) -> 
         && status.retry_token.as_ref() != Some(token)
     {
         return Next::Copy {
-            reset: true,
+            attempt: Attempt::First,
             why: "retry requested",
         };
     }
@@ -87,7 +100,7 @@ pub fn next(backup: &ImageBackup, me: &str, now: Timestamp, policy: &Policy) -> 
         && status.observed_generation != backup.metadata.generation
     {
         return Next::Copy {
-            reset: true,
+            attempt: Attempt::First,
             why: "spec changed",
         };
     }
@@ -95,7 +108,7 @@ pub fn next(backup: &ImageBackup, me: &str, now: Timestamp, policy: &Policy) -> 
         Phase::Pending => match until(status.next_attempt_at.as_ref(), now) {
             Some(wait) => Next::Wait(wait),
             None => Next::Copy {
-                reset: false,
+                attempt: Attempt::Another,
                 why: if status.attempts == 0 {
                     "new backup"
                 } else {
@@ -103,20 +116,14 @@ pub fn next(backup: &ImageBackup, me: &str, now: Timestamp, policy: &Policy) -> 
                 },
             },
         },
-        Phase::Running => {
-            let alive_until = status
-                .heartbeat_at
-                .as_ref()
-                .or(status.started_at.as_ref())
-                .map(|t| Time(add(t.0, policy.stale_after)));
-            match until(alive_until.as_ref(), now) {
-                Some(wait) if status.holder.as_deref() != Some(me) => Next::Wait(wait),
-                _ => Next::Copy {
-                    reset: false,
-                    why: "resuming an interrupted copy",
-                },
-            }
-        }
+        Phase::Running => Next::Copy {
+            attempt: Attempt::Resumed,
+            why: if status.holder.as_deref() == Some(me) {
+                "resuming an interrupted copy"
+            } else {
+                "resuming the copy of a previous leader"
+            },
+        },
         Phase::Done => {
             let due = status
                 .last_checked_at
@@ -136,11 +143,16 @@ pub fn claim(
     backup: &ImageBackup,
     me: &str,
     destination: &str,
-    reset: bool,
+    attempt: Attempt,
     now: Timestamp,
 ) -> ImageBackupStatus {
     let mut status = backup.status.clone().unwrap_or_default();
-    status.attempts = if reset { 1 } else { status.attempts + 1 };
+    status.attempts = match attempt {
+        Attempt::First => 1,
+        Attempt::Another => status.attempts + 1,
+        // A status from before attempts were counted, or a hand-edited one: count this one.
+        Attempt::Resumed => status.attempts.max(1),
+    };
     status.phase = Phase::Running;
     status.holder = Some(me.to_string());
     status.backup_image = Some(destination.to_string());
@@ -306,7 +318,7 @@ mod tests {
                 "no status",
                 backup(None),
                 Next::Copy {
-                    reset: true,
+                    attempt: Attempt::First,
                     why: "new backup",
                 },
             ),
@@ -314,7 +326,7 @@ mod tests {
                 "pending, first",
                 backup(Some(status(Phase::Pending))),
                 Next::Copy {
-                    reset: false,
+                    attempt: Attempt::Another,
                     why: "new backup",
                 },
             ),
@@ -327,21 +339,16 @@ mod tests {
                 "running, held by me",
                 backup(Some(running(ME, 0))),
                 Next::Copy {
-                    reset: false,
+                    attempt: Attempt::Resumed,
                     why: "resuming an interrupted copy",
                 },
             ),
             (
-                "running, other holder alive",
-                backup(Some(running("pod-b/1", -20))),
-                Next::Wait(Duration::from_secs(100)),
-            ),
-            (
-                "running, other holder dead",
-                backup(Some(running("pod-b/1", -121))),
+                "running, held by a previous leader a second ago: resumed at once",
+                backup(Some(running("pod-b", -1))),
                 Next::Copy {
-                    reset: false,
-                    why: "resuming an interrupted copy",
+                    attempt: Attempt::Resumed,
+                    why: "resuming the copy of a previous leader",
                 },
             ),
             (
@@ -368,7 +375,7 @@ mod tests {
         assert_eq!(
             next(&b, ME, at(0), &policy()),
             Next::Copy {
-                reset: true,
+                attempt: Attempt::First,
                 why: "spec changed"
             }
         );
@@ -378,12 +385,12 @@ mod tests {
         assert_eq!(
             next(&b, ME, at(0), &policy()),
             Next::Copy {
-                reset: true,
+                attempt: Attempt::First,
                 why: "retry requested"
             }
         );
         // Once acted upon (the claim records the token), the same value does not retry again.
-        let claimed = claim(&b, ME, "dst", true, at(0));
+        let claimed = claim(&b, ME, "dst", Attempt::First, at(0));
         assert_eq!(claimed.retry_token.as_deref(), Some("1"));
         b.status = Some(failed(
             claimed,
@@ -404,7 +411,12 @@ mod tests {
         let error = CopyError::new(CopyErrorKind::Transfer, "connection reset");
         let mut waits = Vec::new();
         for attempt in 1..=3 {
-            let claimed = claim(&b, ME, "backup/x:1", attempt == 1, at(0));
+            let count = if attempt == 1 {
+                Attempt::First
+            } else {
+                Attempt::Another
+            };
+            let claimed = claim(&b, ME, "backup/x:1", count, at(0));
             assert_eq!((claimed.phase, claimed.attempts), (Phase::Running, attempt));
             let after = failed(claimed, &error, at(0), &policy);
             waits.push(
@@ -432,8 +444,42 @@ mod tests {
     }
 
     #[test]
+    fn resuming_never_counts_past_max_attempts() {
+        let policy = policy();
+        let mut b = backup(None);
+        let error = CopyError::new(CopyErrorKind::Transfer, "connection refused");
+        for attempt in 1..policy.max_attempts {
+            let count = if attempt == 1 {
+                Attempt::First
+            } else {
+                Attempt::Another
+            };
+            b.status = Some(failed(
+                claim(&b, ME, "d", count, at(0)),
+                &error,
+                at(0),
+                &policy,
+            ));
+        }
+        // The last attempt is claimed, then its process dies, twice; each leader resumes it.
+        b.status = Some(claim(&b, "old-leader", "d", Attempt::Another, at(0)));
+        for leader in ["second", ME] {
+            let Next::Copy { attempt, .. } = next(&b, leader, at(1), &policy) else {
+                panic!("a Running backup is resumed");
+            };
+            b.status = Some(claim(&b, leader, "d", attempt, at(1)));
+            assert_eq!(b.status.as_ref().unwrap().attempts, policy.max_attempts);
+        }
+        let after = failed(b.status.take().unwrap(), &error, at(2), &policy);
+        assert_eq!(
+            (after.phase, after.attempts),
+            (Phase::Failed, policy.max_attempts)
+        );
+    }
+
+    #[test]
     fn bad_input_fails_at_once() {
-        let claimed = claim(&backup(None), ME, "d", true, at(0));
+        let claimed = claim(&backup(None), ME, "d", Attempt::First, at(0));
         let after = failed(
             claimed,
             &CopyError::new(CopyErrorKind::BadInput, "bad ref"),
@@ -445,7 +491,13 @@ mod tests {
 
     #[test]
     fn success_records_digests_and_readiness() {
-        let claimed = claim(&backup(None), ME, "backup/nginx:latest", true, at(0));
+        let claimed = claim(
+            &backup(None),
+            ME,
+            "backup/nginx:latest",
+            Attempt::First,
+            at(0),
+        );
         let outcome = CopyOutcome {
             source_digest: "sha256:a".into(),
             backup_digest: "sha256:a".into(),

@@ -11,8 +11,8 @@ use clap::Parser;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::run::run_with;
 use image_backup_controller::{Args, ControllerConfig};
-use serde_json::json;
 use support::fake_api::{self, FakeApi};
+use support::objects::{deployment, eventually};
 
 #[derive(Parser)]
 struct Cli {
@@ -36,56 +36,17 @@ fn config(extra: &[&str]) -> ControllerConfig {
     ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap()
 }
 
-fn deployment(
-    namespace: &str,
-    name: &str,
-    init: &str,
-    image: &str,
-    ready: i32,
-) -> serde_json::Value {
-    json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": name}},
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {
-                    "initContainers": [{"name": "init", "image": init}],
-                    "containers": [{"name": "main", "image": image}]
-                }
-            }
-        },
-        "status": {"replicas": 1, "readyReplicas": ready}
-    })
-}
-
-async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_deployment_is_backed_up_and_rolled_out() {
     let fake = FakeApi::default();
     let client = fake.client().await;
     fake.put(
         &fake_api::deployments(),
-        deployment("shop", "web", "busybox:1.36", "nginx:1.14.2", 0),
+        deployment("shop", "web", Some("busybox:1.36"), "nginx:1.14.2", 0),
     );
     fake.put(
         &fake_api::deployments(),
-        deployment("kube-system", "dns", "busybox:1.36", "coredns:1", 1),
+        deployment("kube-system", "dns", Some("busybox:1.36"), "coredns:1", 1),
     );
 
     let copier = InMemoryCopier::default();
@@ -100,7 +61,7 @@ async fn ready_deployment_is_backed_up_and_rolled_out() {
     ));
 
     // Leader election: the lease names us.
-    eventually("the lease", || {
+    eventually("the lease", Duration::from_secs(30), || {
         let lease = fake.get(
             &("/apis/coordination.k8s.io/v1".into(), "leases".into()),
             "image-backup",
@@ -117,9 +78,9 @@ async fn ready_deployment_is_backed_up_and_rolled_out() {
     // Ready (the status a kubelet would report): both images get a backup, copied to Done.
     fake.put(
         &fake_api::deployments(),
-        deployment("shop", "web", "busybox:1.36", "nginx:1.14.2", 1),
+        deployment("shop", "web", Some("busybox:1.36"), "nginx:1.14.2", 1),
     );
-    let backups = eventually("two Done backups", || {
+    let backups = eventually("two Done backups", Duration::from_secs(30), || {
         let backups = fake.list(&fake_api::imagebackups());
         (backups.len() == 2 && backups.iter().all(|b| b["status"]["phase"] == "Done"))
             .then_some(backups)
@@ -140,7 +101,7 @@ async fn ready_deployment_is_backed_up_and_rolled_out() {
     assert_eq!(copier.copies().len(), 2, "each image copied once");
 
     // Rollout: the images are switched to the backups, originals recorded.
-    let web = eventually("the rollout patch", || {
+    let web = eventually("the rollout patch", Duration::from_secs(30), || {
         let web = fake.get(&fake_api::deployments(), "shop", "web")?;
         web["metadata"]["annotations"]["k8slab.io/original-images"]
             .is_string()

@@ -354,8 +354,8 @@ impl Copier {
                     return Ok(());
                 }
                 Err(error) => {
-                    let delay = error
-                        .is_transient()
+                    // A step that timed out already held the copy for a whole timeout.
+                    let delay = (error.is_transient() && !error.is_timeout())
                         .then(|| self.retry.next_delay(attempt, started, None))
                         .flatten();
                     let Some(delay) = delay else {

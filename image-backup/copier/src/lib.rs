@@ -72,7 +72,7 @@ pub mod testing;
 pub use auth::{CredentialStore, Credentials};
 pub use copy::{Copier, CopyOptions, CopyReport};
 pub use digest::Digest;
-pub use error::{Error, ErrorKind};
+pub use error::{Cause, Error, ErrorKind};
 pub use manifest::Platform;
 pub use naming::BackupNaming;
 pub use progress::{BlobOutcome, NoProgress, Progress, ProgressEvent};

@@ -6,6 +6,11 @@
 //! patch and JSON patch (with a `metadata.resourceVersion` precondition answered by 409),
 //! the status subresource, and event creation. It is not a conformance fake: no validation,
 //! no pagination, no bookmarks.
+//!
+//! Outages ([`FakeApi::outage`], [`FakeApi::recover`], [`FakeApi::restart`]): stop answering
+//! (connections stay open and silent, as a network partition leaves them), refuse connections
+//! (the listener and every connection closed), answer 500 or 429 for a while, or come back as a
+//! new process whose watch history is gone (old resourceVersions get 410 Gone).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +44,11 @@ struct Inner {
     rv: u64,
     created_at: HashMap<(Kind, String, String), Instant>,
     requests: u64,
+    outage: Outage,
+    /// Watches from before this resourceVersion get 410 Gone (a restarted server).
+    compacted: u64,
+    addr: Option<SocketAddr>,
+    server: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -73,10 +83,7 @@ impl FakeApi {
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(self.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        self.accept_on(listener);
         format!("http://{addr}")
     }
 
@@ -165,6 +172,135 @@ impl FakeApi {
     /// Receives every change from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<WatchEvent> {
         self.events.subscribe()
+    }
+}
+
+/// How the server misbehaves, from [`FakeApi::outage`] until [`FakeApi::recover`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outage {
+    #[default]
+    None,
+    /// Connections are accepted and requests read, but nothing is answered; open watches go
+    /// silent for good (their connections stay dead after recovery, as after a partition).
+    Hang,
+    /// The listener and every open connection are closed: connections are refused.
+    Refuse,
+    /// Every request is answered with this status (429 with `Retry-After: 1`); open watches end.
+    Status(u16),
+}
+
+/// The broadcast marker that tells open watches an outage began.
+const OUTAGE_EVENT: &str = "OUTAGE";
+
+impl FakeApi {
+    /// Serves HTTP/1.1 on `listener` with connections of our own, so that an outage can close
+    /// them all (axum's `serve` keeps connections beyond the listener's life).
+    fn accept_on(&self, listener: tokio::net::TcpListener) {
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(self.clone());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = hyper_util::service::TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let io = hyper_util::rt::TokioIo::new(stream);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(io, service)
+                        .await;
+                });
+                while connections.try_join_next().is_some() {}
+            }
+        });
+        let mut inner = self.lock();
+        inner.addr = Some(addr);
+        inner.server = Some(task);
+    }
+
+    /// Begins an outage of this kind.
+    pub fn outage(&self, outage: Outage) {
+        let server = {
+            let mut inner = self.lock();
+            inner.outage = outage;
+            if outage == Outage::Refuse {
+                inner.server.take()
+            } else {
+                None
+            }
+        };
+        if let Some(task) = server {
+            // Dropping the accept loop drops the listener and every connection task.
+            task.abort();
+        }
+        let _ = self.events.send(WatchEvent {
+            kind: kind("", OUTAGE_EVENT),
+            rv: 0,
+            type_: if outage == Outage::Hang {
+                "HANG"
+            } else {
+                "END"
+            },
+            object: Value::Null,
+        });
+    }
+
+    /// Ends the outage: answers again, on the same port.
+    pub async fn recover(&self) {
+        let refused = {
+            let mut inner = self.lock();
+            let refused = inner.outage == Outage::Refuse;
+            inner.outage = Outage::None;
+            refused.then_some(inner.addr).flatten()
+        };
+        if let Some(addr) = refused {
+            let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+            self.accept_on(listener);
+        }
+    }
+
+    /// Down for `down`, then back as a new process: the same objects, no watch history.
+    pub async fn restart(&self, down: std::time::Duration) {
+        self.outage(Outage::Refuse);
+        tokio::time::sleep(down).await;
+        {
+            let mut inner = self.lock();
+            inner.compacted = inner.rv;
+            inner.log.clear();
+        }
+        self.recover().await;
+    }
+
+    /// Serves (if not yet) and writes a kubeconfig for this server at `path`.
+    pub async fn write_kubeconfig(&self, path: &std::path::Path) {
+        let url = self.serve().await;
+        let yaml = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n\
+             users:\n- name: fake\n  user: {{}}\ncontexts:\n- name: fake\n  context:\n    \
+             cluster: fake\n    user: fake\ncurrent-context: fake\n"
+        );
+        std::fs::write(path, yaml).unwrap();
+    }
+}
+
+/// The answer to every request during an outage, if there is one; `None` to handle it.
+async fn during_outage(api: &FakeApi) -> Option<Response> {
+    let outage = api.lock().outage;
+    match outage {
+        Outage::None | Outage::Refuse => None,
+        Outage::Hang => std::future::pending().await,
+        Outage::Status(code) => {
+            let mut response = status(code, "ServiceUnavailable", "fake outage".into());
+            if code == 429 {
+                response
+                    .headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            }
+            Some(response)
+        }
     }
 }
 
@@ -257,6 +393,9 @@ fn ok(code: u16, body: &Value) -> Response {
 
 async fn handle(State(api): State<FakeApi>, request: Request) -> Response {
     api.lock().requests += 1;
+    if let Some(response) = during_outage(&api).await {
+        return response;
+    }
     let method = request.method().clone();
     let uri = request.uri().clone();
     let Some(target) = parse_path(uri.path()) else {
@@ -417,9 +556,19 @@ fn watch(api: FakeApi, target: Target, q: HashMap<String, String>) -> Response {
         .and_then(|rv| rv.parse().ok())
         .unwrap_or(0);
     let excluded = excluded(q.get("fieldSelector"));
+    let timeout: Option<u64> = q.get("timeoutSeconds").and_then(|t| t.parse().ok());
     // Snapshot and subscribe under the lock so no event falls between the two.
     let (backlog, live) = {
         let inner = api.lock();
+        if since != 0 && since < inner.compacted {
+            let gone = json!({"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1",
+                "status": "Failure", "reason": "Expired", "code": 410,
+                "message": format!("too old resource version: {since} ({})", inner.compacted)}});
+            return Response::builder()
+                .header("content-type", "application/json")
+                .body(Body::from(format!("{gone}\n")))
+                .unwrap();
+        }
         let backlog: Vec<WatchEvent> = inner
             .log
             .iter()
@@ -432,8 +581,33 @@ fn watch(api: FakeApi, target: Target, q: HashMap<String, String>) -> Response {
     let namespace = target.namespace.clone();
     let live = tokio_stream::wrappers::BroadcastStream::new(live)
         .filter_map(move |e| futures::future::ready(e.ok()));
+    // An outage ends the stream, or leaves it silent for good; so does the watch's timeout.
+    let hung = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen_hang = hung.clone();
+    let expired = async move {
+        match timeout {
+            Some(secs) => tokio::time::sleep(std::time::Duration::from_secs(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
     let stream = futures::stream::iter(backlog)
         .chain(live)
+        .take_while(move |e| {
+            let outage = e.kind.1 == OUTAGE_EVENT;
+            if outage && e.type_ == "HANG" {
+                seen_hang.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            futures::future::ready(!outage)
+        })
+        .take_until(Box::pin(expired))
+        .chain(
+            futures::stream::once(async move {
+                if hung.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+            })
+            .filter_map(|()| futures::future::ready(None::<WatchEvent>)),
+        )
         .filter(move |e| {
             futures::future::ready(
                 e.kind == kind && e.rv > since && visible(&e.object, &namespace, &excluded),

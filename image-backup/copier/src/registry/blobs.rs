@@ -6,7 +6,10 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 
-use super::{Client, Repository, Scope};
+use super::{Activity, Client, Repository, Scope};
+
+/// Chunks go out in pieces of this size, each one a sign of progress.
+const PIECE: usize = 64 << 10;
 use crate::digest::Digest;
 use crate::error::Error;
 
@@ -69,14 +72,10 @@ impl Client {
                 &format!("blob {digest}"),
             )
             .await?;
-        let url = url.to_string();
+        let timeouts = self.inner.timeouts;
         Ok(response
             .bytes_stream()
-            .map_err(move |source| Error::Transport {
-                method: "GET".into(),
-                url: url.clone(),
-                source,
-            }))
+            .map_err(move |source| Error::transport("GET", &url, source, timeouts)))
     }
 
     /// Asks the registry to mount `digest` from repository `from` of the same registry.
@@ -155,14 +154,15 @@ impl Client {
         match mode {
             UploadMode::Monolithic => {
                 let url = with_digest(&session.location, digest);
+                let activity = Activity::new();
                 let request = self
                     .inner
-                    .http
+                    .upload_http
                     .put(url.clone())
                     .header(CONTENT_TYPE, "application/octet-stream")
                     .header(CONTENT_LENGTH, size)
-                    .body(reqwest::Body::wrap_stream(body));
-                self.finish_upload(&session, url, request)
+                    .body(reqwest::Body::wrap_stream(activity.track(body)));
+                self.finish_upload(&session, url, request, &activity)
                     .await
                     .map_err(|e| (e, session))
             }
@@ -207,17 +207,28 @@ impl Client {
             let chunk = buffer.split_to(buffer.len().min(chunk_size)).freeze();
             let end = offset + chunk.len() as u64 - 1;
             let url = session.location.clone();
+            let length = chunk.len();
+            // In pieces, so that the watchdog sees the chunk move.
+            let pieces = (0..length)
+                .step_by(PIECE)
+                .map(move |at| Ok::<_, std::io::Error>(chunk.slice(at..(at + PIECE).min(length))));
+            let activity = Activity::new();
             let request = self
                 .inner
-                .http
+                .upload_http
                 .patch(url.clone())
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_RANGE, format!("{offset}-{end}"))
-                .header(CONTENT_LENGTH, chunk.len())
-                .body(chunk);
-            let response = match self.send_once(&session.repo, &scope, request).await {
+                .header(CONTENT_LENGTH, length)
+                .body(reqwest::Body::wrap_stream(
+                    activity.track(futures::stream::iter(pieces)),
+                ));
+            let response = match self
+                .send_once(&session.repo, &scope, ("PATCH", &url), request, &activity)
+                .await
+            {
                 Ok(r) => r,
-                Err(source) => return Err((transport("PATCH", &url, source), session)),
+                Err(error) => return Err((error, session)),
             };
             if response.status() != StatusCode::ACCEPTED {
                 let error = self
@@ -243,11 +254,11 @@ impl Client {
         let url = with_digest(&session.location, digest);
         let request = self
             .inner
-            .http
+            .upload_http
             .put(url.clone())
             .header(CONTENT_LENGTH, 0)
             .body(Bytes::new());
-        self.finish_upload(&session, url, request)
+        self.finish_upload(&session, url, request, &Activity::new())
             .await
             .map_err(|e| (e, session))
     }
@@ -257,12 +268,12 @@ impl Client {
         session: &UploadSession,
         url: Url,
         request: reqwest::RequestBuilder,
+        activity: &Activity,
     ) -> Result<(), Error> {
         let scope = Scope::push(&session.repo.name);
         let response = self
-            .send_once(&session.repo, &scope, request)
-            .await
-            .map_err(|source| transport("PUT", &url, source))?;
+            .send_once(&session.repo, &scope, ("PUT", &url), request, activity)
+            .await?;
         if response.status() == StatusCode::CREATED {
             return Ok(());
         }
@@ -279,9 +290,19 @@ impl Client {
 
     /// Cancels an upload session. Best effort: registries expire abandoned sessions anyway.
     pub async fn abort_upload(&self, session: &UploadSession) {
-        let request = self.inner.http.delete(session.location.clone());
+        let url = session.location.clone();
+        let request = self.inner.upload_http.delete(url.clone());
         let scope = Scope::push(&session.repo.name);
-        match self.send_once(&session.repo, &scope, request).await {
+        match self
+            .send_once(
+                &session.repo,
+                &scope,
+                ("DELETE", &url),
+                request,
+                &Activity::new(),
+            )
+            .await
+        {
             Ok(r) if r.status().is_success() || r.status() == StatusCode::NOT_FOUND => {}
             Ok(r) => tracing::debug!(status = %r.status(), "aborting upload failed"),
             Err(e) => tracing::debug!(error = %e, "aborting upload failed"),
@@ -315,14 +336,6 @@ fn empty_body_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, 0.into());
     headers
-}
-
-fn transport(method: &str, url: &Url, source: reqwest::Error) -> Error {
-    Error::Transport {
-        method: method.to_owned(),
-        url: url.to_string(),
-        source,
-    }
 }
 
 /// The upload `Location` of a response, resolved against the request URL (it may be

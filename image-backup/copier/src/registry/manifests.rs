@@ -93,11 +93,11 @@ impl Client {
             return Err(too_big());
         }
         let mut bytes = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|source| Error::Transport {
-            method: "GET".into(),
-            url: url.to_string(),
-            source,
-        })? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|source| self.transport("GET", &url, source))?
+        {
             if bytes.len() + chunk.len() > MANIFEST_MAX {
                 return Err(too_big());
             }

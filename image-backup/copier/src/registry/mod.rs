@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::{Stream, StreamExt};
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -27,7 +28,7 @@ pub use token::Scope;
 pub use verify::{Failure, OnBytes, Verified};
 
 use crate::auth::CredentialStore;
-use crate::error::Error;
+use crate::error::{Error, Timeouts};
 use crate::reference::{DOCKER_HUB, Reference};
 use crate::retry::RetryPolicy;
 
@@ -64,8 +65,11 @@ pub struct ClientOptions {
     pub insecure_registries: Vec<String>,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Longest a TCP (and TLS) connection may take to open.
     pub connect_timeout: Duration,
-    /// Longest silence on a connection before a request fails (and may be retried).
+    /// Longest silence on a connection before a request fails: waiting for the first byte of
+    /// an answer, or for more of a body. Each network step is bounded, never a whole copy (a
+    /// large blob may take an hour and be fine); a timed-out step is not retried in place.
     pub read_timeout: Duration,
     /// Extra PEM CA certificates trusted besides the system's.
     pub extra_root_certificates: Vec<Vec<u8>>,
@@ -79,7 +83,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             user_agent: concat!("image-backup/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(30),
             extra_root_certificates: Vec::new(),
         }
     }
@@ -93,9 +97,12 @@ pub struct Client {
 
 struct Inner {
     http: reqwest::Client,
+    /// For requests with a body that may take long to send; see [`Client::send_once`].
+    upload_http: reqwest::Client,
     auth: token::AuthState,
     insecure: HashSet<String>,
     retry: RetryPolicy,
+    timeouts: Timeouts,
 }
 
 /// Installs rustls' ring provider as the process default unless one is installed already.
@@ -117,20 +124,36 @@ impl Client {
                     .map_err(|e| Error::Client(format!("invalid CA certificate: {e}")))?,
             );
         }
-        let http = reqwest::Client::builder()
-            .user_agent(options.user_agent)
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .tcp_nodelay(true)
-            .tls_certs_merge(certificates)
+        let timeouts = Timeouts {
+            connect: options.connect_timeout,
+            read: options.read_timeout,
+        };
+        let builder = |read_timeout: Option<Duration>| {
+            let builder = reqwest::Client::builder()
+                .user_agent(options.user_agent.clone())
+                .connect_timeout(options.connect_timeout)
+                .tcp_nodelay(true)
+                .tls_certs_merge(certificates.clone());
+            match read_timeout {
+                Some(timeout) => builder.read_timeout(timeout),
+                None => builder,
+            }
             .build()
-            .map_err(|e| Error::Client(e.to_string()))?;
+            .map_err(|e| Error::Client(e.to_string()))
+        };
+        let http = builder(Some(options.read_timeout))?;
+        // reqwest's read timeout runs from the start of a request to its response headers,
+        // which for an upload includes sending the whole blob: uploads are bounded by an idle
+        // watchdog instead ([`Client::send_once`]).
+        let upload_http = builder(None)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
-                auth: token::AuthState::new(options.credentials),
+                upload_http,
+                auth: token::AuthState::new(options.credentials, timeouts),
                 insecure: options.insecure_registries.into_iter().collect(),
                 retry: options.retry,
+                timeouts,
             }),
         })
     }
@@ -142,11 +165,7 @@ impl Client {
 
     /// `https://host/v2/` (or `http://` for insecure and loopback registries).
     pub fn base_url(&self, registry: &str) -> Result<Url, Error> {
-        let host = if registry == DOCKER_HUB {
-            DOCKER_HUB_API
-        } else {
-            registry
-        };
+        let host = api_host(registry);
         let scheme = if self.is_plain_http(registry) {
             "http"
         } else {
@@ -237,13 +256,8 @@ impl Client {
                 }
                 Ok(response) => return Ok(response),
                 Err(source) => {
-                    let error = Error::Transport {
-                        method: method.to_string(),
-                        url: url.to_string(),
-                        source,
-                    };
-                    match error
-                        .is_transient()
+                    let error = self.transport(method.as_str(), &url, source);
+                    match (error.is_transient() && !error.is_timeout())
                         .then(|| self.inner.retry.next_delay(attempt, started, None))
                         .flatten()
                     {
@@ -297,20 +311,33 @@ impl Client {
         }
     }
 
-    /// Sends a request whose body cannot be replayed: once, no retries.
+    /// Sends a request whose body cannot be replayed (built on `upload_http`): once, no
+    /// retries. It fails once neither body bytes nor an answer have moved for the read timeout
+    /// (the registry stopped reading, or does not answer), however long the whole upload takes.
     async fn send_once(
         &self,
         repo: &Repository,
         scope: &Scope,
+        (method, url): (&str, &Url),
         request: reqwest::RequestBuilder,
-    ) -> Result<Response, reqwest::Error> {
+        activity: &Activity,
+    ) -> Result<Response, Error> {
         let auth = self.authorization(repo, scope).await.ok().flatten();
         let request = match auth {
             Some(value) => request.header(AUTHORIZATION, value),
             None => request,
         };
         count_request();
-        request.send().await
+        activity.touch();
+        let limit = self.inner.timeouts.read;
+        tokio::select! {
+            result = request.send() => result.map_err(|source| self.transport(method, url, source)),
+            () = activity.idle(limit) => Err(Error::Stalled {
+                method: method.to_owned(),
+                url: url.to_string(),
+                after: limit,
+            }),
+        }
     }
 
     async fn authorization(
@@ -339,6 +366,11 @@ impl Client {
             registry: repo.registry.clone(),
             detail,
         }
+    }
+
+    /// A failed request, saying why.
+    pub(crate) fn transport(&self, method: &str, url: &Url, source: reqwest::Error) -> Error {
+        Error::transport(method, url, source, self.inner.timeouts)
     }
 
     /// Turns an unexpected response into an error; `what` names the object for 404s.
@@ -375,6 +407,15 @@ impl Client {
     }
 }
 
+/// The `host[:port]` that serves `registry`'s API (what [`Error::host`] reports).
+pub fn api_host(registry: &str) -> &str {
+    if registry == DOCKER_HUB {
+        DOCKER_HUB_API
+    } else {
+        registry
+    }
+}
+
 fn is_transient_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
@@ -393,9 +434,9 @@ fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The start of an error body, for messages.
+/// The start of an error body, for messages: the registry's error codes when it sent some.
 pub(crate) async fn body_excerpt(response: Response) -> String {
-    let mut text = response.text().await.unwrap_or_default();
+    let mut text = crate::error::registry_errors(response.text().await.unwrap_or_default().trim());
     if text.len() > 300 {
         let mut cut = 300;
         while !text.is_char_boundary(cut) {
@@ -405,6 +446,43 @@ pub(crate) async fn body_excerpt(response: Response) -> String {
         text.push_str("...");
     }
     text.trim().to_owned()
+}
+
+/// When an upload last moved bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct Activity(Arc<std::sync::Mutex<tokio::time::Instant>>);
+
+impl Activity {
+    pub(crate) fn new() -> Self {
+        Activity(Arc::new(std::sync::Mutex::new(tokio::time::Instant::now())))
+    }
+
+    pub(crate) fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = tokio::time::Instant::now();
+    }
+
+    /// Completes once nothing has moved for `limit`.
+    async fn idle(&self, limit: Duration) {
+        loop {
+            let last = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if last.elapsed() >= limit {
+                return;
+            }
+            tokio::time::sleep_until(last + limit).await;
+        }
+    }
+
+    /// `body`, touching this on every piece the HTTP client takes from it.
+    pub(crate) fn track<S, T, E>(
+        &self,
+        body: S,
+    ) -> impl Stream<Item = Result<T, E>> + Send + 'static
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+    {
+        let activity = self.clone();
+        body.inspect(move |_| activity.touch())
+    }
 }
 
 tokio::task_local! {

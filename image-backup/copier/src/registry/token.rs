@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 
 use super::challenge::{Challenge, parse_challenges};
 use crate::auth::{CredentialStore, Credentials};
-use crate::error::Error;
+use crate::error::{Error, Timeouts};
 
 /// The access a request needs, in token-service syntax
 /// (`repository:library/nginx:pull` ...). Kept sorted so equal scopes share a token.
@@ -53,6 +53,7 @@ struct Token {
 /// Per-client authentication state.
 pub struct AuthState {
     credentials: CredentialStore,
+    timeouts: Timeouts,
     schemes: std::sync::Mutex<HashMap<String, Scheme>>,
     // Async: one token fetch at a time, so concurrent blob copies don't each fetch one.
     tokens: Mutex<HashMap<(String, Scope), Token>>,
@@ -66,9 +67,10 @@ struct TokenResponse {
 }
 
 impl AuthState {
-    pub fn new(credentials: CredentialStore) -> Self {
+    pub(crate) fn new(credentials: CredentialStore, timeouts: Timeouts) -> Self {
         AuthState {
             credentials,
+            timeouts,
             schemes: Default::default(),
             tokens: Default::default(),
         }
@@ -100,6 +102,7 @@ impl AuthState {
                 }
                 let token = fetch_token(
                     http,
+                    self.timeouts,
                     registry,
                     &realm,
                     service.as_deref(),
@@ -156,6 +159,7 @@ impl AuthState {
 
 async fn fetch_token(
     http: &reqwest::Client,
+    timeouts: Timeouts,
     registry: &str,
     realm: &str,
     service: Option<&str>,
@@ -208,11 +212,10 @@ async fn fetch_token(
         }
     };
     super::count_request();
-    let response = request.send().await.map_err(|source| Error::Transport {
-        method: "GET".into(),
-        url: realm.to_owned(),
-        source,
-    })?;
+    let response = request
+        .send()
+        .await
+        .map_err(|source| Error::transport("GET", realm, source, timeouts))?;
     let status = response.status();
     if !status.is_success() {
         let body = super::body_excerpt(response).await;
@@ -257,7 +260,13 @@ mod tests {
         let mut store = CredentialStore::new();
         store.insert("tok.example", Credentials::RegistryToken("t0k".into()));
         store.insert("basic.example", Credentials::basic("a", "b"));
-        let state = AuthState::new(store);
+        let state = AuthState::new(
+            store,
+            Timeouts {
+                connect: std::time::Duration::from_secs(1),
+                read: std::time::Duration::from_secs(1),
+            },
+        );
         let http = reqwest::Client::new();
         let scope = Scope::pull("r");
         assert_eq!(
