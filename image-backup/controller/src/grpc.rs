@@ -25,6 +25,7 @@ use proto::image_backup::v1 as pb;
 use proto::image_backup::v1::image_backup_service_server::ImageBackupService;
 use tonic::{Request, Response, Status};
 
+use crate::admission::{Journal, Mode};
 use crate::context::{Context, RolloutMode};
 use crate::crd::{ImageBackup, MANAGER, Phase, RETRY_ANNOTATION};
 use crate::http::Readiness;
@@ -40,11 +41,22 @@ pub use proto::image_backup::v1::image_backup_service_server::ImageBackupService
 pub struct BackupApi {
     ctx: Arc<Context>,
     readiness: Readiness,
+    admissions: Arc<Journal>,
 }
 
 impl BackupApi {
     pub fn new(ctx: Arc<Context>, readiness: Readiness) -> Self {
-        Self { ctx, readiness }
+        Self {
+            ctx,
+            readiness,
+            admissions: Arc::new(Journal::new(Mode::Off)),
+        }
+    }
+
+    /// Answers `ListAdmissions` from `journal` (this replica's admission webhook).
+    pub fn with_admissions(mut self, journal: Arc<Journal>) -> Self {
+        self.admissions = journal;
+        self
     }
 
     pub fn into_server(self) -> ImageBackupServiceServer<Self> {

@@ -193,8 +193,12 @@ pub async fn run_with(
             source,
         })?;
     tracing::info!(addr = %grpc_addr, "serving the ImageBackupService gRPC API");
+    // Admission webhook (`--admission`): served by every replica; a no-op when off.
+    let journal = Arc::new(crate::admission::Journal::new(config.admission.mode));
+    let admission = crate::admission::serve(ctx.clone(), &config, journal.clone(), stopping());
+
     let grpc_stop = stopping();
-    let api = BackupApi::new(ctx.clone(), readiness);
+    let api = BackupApi::new(ctx.clone(), readiness).with_admissions(journal);
     let grpc = async move {
         tonic::transport::Server::builder()
             .add_service(api.into_server())
@@ -247,9 +251,11 @@ pub async fn run_with(
             _ = stopping() => {}
         }
     };
-    let (http, grpc, leading, (), ()) = tokio::join!(http, grpc, leading, background, mark_ready);
+    let (http, grpc, leading, admission, (), ()) =
+        tokio::join!(http, grpc, leading, admission, background, mark_ready);
     leading?;
     grpc?;
+    admission?;
     http
 }
 

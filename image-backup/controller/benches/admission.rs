@@ -1,0 +1,158 @@
+//! Admission latency at a steady 200 admissions/s over real HTTPS (the webhook's own TLS, a
+//! client trusting its CA, AdmissionReview bodies as the API server sends them), failover mode,
+//! every pod's images backed up:
+//! 1. warm caches, the source registry (a real `docker-registry`) up: the aim is p99 <= 20 ms;
+//! 2. every source registry hanging (accepts connections, never answers): the aim is never
+//!    past the 2 s budget, whatever the percentile.
+//!
+//! Requests are sent open-loop (one every 5 ms whether or not earlier ones have answered), so
+//! a slow answer cannot hide behind the rate. The latency is the client's: from sending the
+//! request to the end of the response body.
+//!
+//! Run: `cargo bench -p image-backup-controller --bench admission` (`BENCH_SECONDS=N` per
+//! scenario, default 10).
+
+mod support {
+    #[path = "../../tests/support/admission.rs"]
+    pub mod admission;
+    #[path = "../../tests/support/fake_api.rs"]
+    pub mod fake_api;
+}
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use image_backup_controller::admission::availability::Limits;
+use image_backup_controller::admission::webhook;
+use image_backup_copier::testing::{TestImage, TestRegistry, push_image, test_client};
+use serde_json::Value;
+use support::admission::{HOST, Harness, done, replicaset_pod, review};
+use tokio::time::Instant;
+
+/// Admissions per second.
+const RATE: u64 = 200;
+/// Distinct images (each pod runs two of them).
+const IMAGES: usize = 20;
+
+fn seconds() -> u64 {
+    std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Pods over `images`, each with an init container and a container.
+fn pods(images: &[String]) -> Vec<Value> {
+    (0..images.len())
+        .map(|i| {
+            replicaset_pod(
+                "apps",
+                &images[i],
+                &images[(i + 1) % images.len()],
+                None,
+            )
+        })
+        .collect()
+}
+
+/// Sends `RATE` reviews a second for `seconds()` and returns every latency.
+async fn run(h: &Harness, pods: &[Value]) -> Vec<Duration> {
+    let url = format!("https://{HOST}:{}{}", h.port, webhook::PATH);
+    let total = RATE * seconds();
+    let bodies: Vec<Bytes> = (0..total)
+        .map(|i| {
+            let pod = &pods[i as usize % pods.len()];
+            Bytes::from(serde_json::to_vec(&review(&format!("uid-{i}"), pod)).unwrap())
+        })
+        .collect();
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(bodies.len());
+    for (i, body) in bodies.into_iter().enumerate() {
+        tokio::time::sleep_until(start + Duration::from_micros(i as u64 * 1_000_000 / RATE)).await;
+        let (client, url) = (h.client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let response = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("the webhook answers");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("a whole response");
+            sent.elapsed()
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await.expect("request task"));
+    }
+    latencies
+}
+
+fn report(what: &str, latencies: &mut [Duration], aim: &str) {
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "admission latency, {what}: n={} at {RATE}/s  p50={:.2} ms  p99={:.2} ms  max={:.2} ms  ({aim})",
+        latencies.len(),
+        ms(at(0.50)),
+        ms(at(0.99)),
+        ms(latencies[latencies.len() - 1]),
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let limits = Limits::default();
+
+    // 1. Warm caches, source up.
+    let registry = TestRegistry::start();
+    let pusher = test_client(&[&registry]);
+    let mut h = Harness::start("failover", limits).await;
+    let mut images = Vec::new();
+    for i in 0..IMAGES {
+        let image = TestImage::random(&[512], None);
+        let reference = registry.reference(&format!("team/app-{i}:1.0"));
+        push_image(&pusher, &reference, &image)
+            .await
+            .expect("pushing a test image");
+        h.cache(done(&reference.to_string(), &image.manifest.digest.to_string()));
+        images.push(reference.to_string());
+    }
+    let warm_pods = pods(&images);
+    for pod in &warm_pods {
+        let (response, _) = h.admit(pod).await;
+        assert!(response["patch"].is_null(), "source up: nothing rewritten");
+    }
+    let mut warm = run(&h, &warm_pods).await;
+    report("warm caches, registry up", &mut warm, "aim: p99 <= 20 ms");
+
+    // 2. Every registry hanging.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let hang_port = hang.local_addr().expect("bound").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hang.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut h = Harness::start("failover", limits).await;
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let hung: Vec<String> = (0..IMAGES)
+        .map(|i| format!("127.0.0.1:{hang_port}/team/app-{i}:1.0"))
+        .collect();
+    for image in &hung {
+        h.cache(done(image, &digest));
+    }
+    let mut hanging = run(&h, &pods(&hung)).await;
+    report(
+        "every registry hanging",
+        &mut hanging,
+        &format!("budget {} ms: never past it", limits.budget.as_millis()),
+    );
+}
