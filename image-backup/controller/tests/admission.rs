@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use image_backup_controller::admission::availability::Limits;
 use image_backup_controller::admission::certs::{self, CertKeeper};
-use image_backup_controller::admission::webhook;
+use image_backup_controller::admission::{tls, webhook};
 use image_backup_controller::admission::{self, Journal, Mode};
 use image_backup_controller::context::Context;
 use image_backup_controller::copier::InMemoryCopier;
@@ -264,18 +264,29 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
     assert!(results.iter().all(|r| r.bundle == results[0].bundle));
     assert!(results.iter().all(|r| r.wrote_ca_bundle.is_none()), "no configuration there");
 
-    // Eight months on, past two thirds of a year: a new serving certificate, same CA, and
-    // the running server presents it on the next handshake.
+    // The Service is renamed: a new serving certificate from the same CA, and the running
+    // server presents it on the next handshake, without a restart.
     let before = served_certificate(&ca.0, h.port).await;
-    let later = now.checked_add(Span::new().hours(24 * 250)).unwrap();
+    let mut renamed = h.keeper.clone();
+    renamed.dns_names.push("renamed.image-backup.svc".into());
     let mut loaded = None;
-    certs::round(&h.keeper, &h.serving, &mut loaded, later).await;
-    let renewed = secret_of(&h.fake);
-    assert_ne!(renewed["data"]["tls.crt"], first["data"]["tls.crt"]);
-    assert_eq!(renewed["data"]["ca.crt"], first["data"]["ca.crt"]);
+    certs::round(&renamed, &h.serving, &mut loaded, now).await;
+    let reissued = secret_of(&h.fake);
+    assert_ne!(reissued["data"]["tls.crt"], first["data"]["tls.crt"]);
+    assert_eq!(reissued["data"]["ca.crt"], first["data"]["ca.crt"]);
     let after = served_certificate(&ca.0, h.port).await;
-    assert_ne!(before, after, "the renewed certificate is served without a restart");
-    assert_eq!(serde_json::from_value::<ByteString>(ca_bundle(&h.fake)).unwrap().0, ca.0);
+    assert_ne!(before, after, "the new certificate is served without a restart");
+
+    // Eight months on, past two thirds of a year: renewed, same CA, caBundle untouched.
+    let later = now.checked_add(Span::new().hours(24 * 250)).unwrap();
+    let synced = h.keeper.sync(later).await.unwrap();
+    assert!(synced.wrote_secret);
+    assert_eq!(synced.wrote_ca_bundle, Some(false));
+    let renewed = secret_of(&h.fake);
+    assert_ne!(renewed["data"]["tls.crt"], reissued["data"]["tls.crt"]);
+    assert_eq!(renewed["data"]["ca.crt"], first["data"]["ca.crt"]);
+    let (from, _) = tls::validity(&synced.bundle.cert).unwrap();
+    assert!(from > now, "issued for the later date");
 
     // Seven years on, the CA itself is renewed and the caBundle follows.
     let much_later = now.checked_add(Span::new().hours(24 * 365 * 7)).unwrap();

@@ -246,8 +246,9 @@ impl Probe for RegistryProbe {
             let reference = target.image.reference();
             let result = client
                 .head_manifest(&Repository::from(reference), &reference.selector())
-                .await;
-            let availability = classify(&result.map(|found| found.is_some()));
+                .await
+                .map(|found| found.is_some());
+            let availability = classify(&result);
             if let (Availability::Unavailable(cause), Err(error)) = (availability, &result) {
                 tracing::info!(image = %target.image, cause = cause.as_str(), %error, "original image unavailable");
             }

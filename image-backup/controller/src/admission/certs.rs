@@ -283,16 +283,17 @@ pub async fn round(
 /// Keeps the certificates until `stop`: a [`round`] now, then every [`RESYNC`] ([`RETRY`]
 /// after a failure).
 pub async fn keep(keeper: CertKeeper, serving: Arc<ServingCert>, stop: impl Future<Output = ()>) {
-    let rounds = async {
-        let mut loaded = None;
-        loop {
-            let wait = round(&keeper, &serving, &mut loaded, Timestamp::now()).await;
-            tokio::time::sleep(wait).await;
+    tokio::pin!(stop);
+    let mut loaded = None;
+    loop {
+        let wait = tokio::select! {
+            wait = round(&keeper, &serving, &mut loaded, Timestamp::now()) => wait,
+            () = &mut stop => return,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = &mut stop => return,
         }
-    };
-    tokio::select! {
-        () = rounds => {}
-        () = stop => {}
     }
 }
 

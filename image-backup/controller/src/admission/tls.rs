@@ -121,10 +121,11 @@ fn serves(bundle: &Bundle, dns_names: &[String], now: Timestamp) -> bool {
 pub fn generate(dns_names: &[String], now: Timestamp) -> Result<Bundle, TlsError> {
     let ca_key = KeyPair::generate()?;
     let ca = ca_params(now)?.self_signed(&ca_key)?;
-    let (cert, key) = issue(&ca_key, dns_names, now)?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let (cert, key) = issue(ca_key, dns_names, now)?;
     Ok(Bundle {
         ca_cert: ca.pem(),
-        ca_key: ca_key.serialize_pem(),
+        ca_key: ca_key_pem,
         cert,
         key,
     })
@@ -133,7 +134,7 @@ pub fn generate(dns_names: &[String], now: Timestamp) -> Result<Bundle, TlsError
 /// `bundle` with a new serving certificate from its CA.
 pub fn reissue(bundle: &Bundle, dns_names: &[String], now: Timestamp) -> Result<Bundle, TlsError> {
     let ca_key = KeyPair::from_pem(&bundle.ca_key)?;
-    let (cert, key) = issue(&ca_key, dns_names, now)?;
+    let (cert, key) = issue(ca_key, dns_names, now)?;
     Ok(Bundle {
         cert,
         key,
@@ -158,7 +159,7 @@ fn ca_params(now: Timestamp) -> Result<CertificateParams, rcgen::Error> {
 /// A serving certificate and key signed by the CA key. The issuer is rebuilt from the CA's
 /// fixed name and key, so renewing needs no certificate parser.
 fn issue(
-    ca_key: &KeyPair,
+    ca_key: KeyPair,
     dns_names: &[String],
     now: Timestamp,
 ) -> Result<(String, String), rcgen::Error> {

@@ -110,14 +110,14 @@ impl Webhook {
     pub async fn review(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         let started = Instant::now();
         let (response, outcome) = match serde_json::from_slice::<AdmissionReview<Pod>>(body) {
-            Ok(review) => match AdmissionRequest::try_from(review) {
+            Ok(review) => match review.try_into() {
                 Ok(request) => self.admit(&request, started).await,
                 Err(_) => return Err(self.invalid(started, "the review has no request")),
             },
             // A review whose object is no Pod we can read: admit it unchanged, by its uid.
             Err(error) => match serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
                 .ok()
-                .and_then(|r| AdmissionRequest::try_from(r).ok())
+                .and_then(|r| TryInto::<AdmissionRequest<DynamicObject>>::try_into(r).ok())
             {
                 Some(request) => {
                     tracing::warn!(%error, uid = %request.uid, "admitting an unreadable pod unchanged");
@@ -162,8 +162,11 @@ impl Webhook {
             && request.kind.kind == "Pod"
             && request.kind.group.is_empty()
             && request.sub_resource.is_none();
-        // Defence in depth: the namespaceSelector leaves these out already.
-        let excluded = namespace == self.namespace || namespace == "kube-system";
+        // Defence in depth: the namespaceSelector leaves the first two out already. Namespaces
+        // excluded from backups (`--exclude-namespaces`) are left alone here too.
+        let excluded = namespace == self.namespace
+            || namespace == "kube-system"
+            || !self.scope.watches_namespace(&namespace);
         let Some(spec) = pod.spec.as_ref().filter(|_| ours && !excluded && !opted_out) else {
             return (response, Outcome::Skipped);
         };
@@ -304,44 +307,43 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let accept = async {
-        loop {
-            let (tcp, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(%error, "accepting a webhook connection");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
+    tokio::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stop => return,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(error) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                tracing::warn!(%error, "accepting a webhook connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, webhook) = (acceptor.clone(), webhook.clone());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "webhook TLS handshake failed");
+                    return;
                 }
+                Err(_) => return,
             };
-            let _ = tcp.set_nodelay(true);
-            let (acceptor, webhook) = (acceptor.clone(), webhook.clone());
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%error, "webhook TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let service = service_fn(move |request| {
-                    let webhook = webhook.clone();
-                    async move { Ok::<_, Infallible>(handle(&webhook, request).await) }
-                });
-                if let Err(error) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service)
-                    .await
-                {
-                    tracing::debug!(%error, "webhook connection ended");
-                }
+            let service = service_fn(move |request| {
+                let webhook = webhook.clone();
+                async move { Ok::<_, Infallible>(handle(&webhook, request).await) }
             });
-        }
-    };
-    tokio::select! {
-        () = accept => {}
-        () = stop => {}
+            if let Err(error) = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%error, "webhook connection ended");
+            }
+        });
     }
 }
 

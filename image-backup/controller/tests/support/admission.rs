@@ -43,8 +43,6 @@ pub fn config(extra: &[&str]) -> ControllerConfig {
         "backup.local:5000/mirror",
         "--registry-secret",
         "backup-pull",
-        "--webhook-addr",
-        "127.0.0.1:0",
     ];
     argv.extend_from_slice(extra);
     ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap()
