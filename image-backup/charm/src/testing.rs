@@ -204,4 +204,12 @@ impl ImageBackupService for FakeController {
             .collect();
         Ok(Response::new(RestoreOriginalsResponse { workloads }))
     }
+
+    async fn list_admissions(
+        &self,
+        _: Request<proto::image_backup::v1::ListAdmissionsRequest>,
+    ) -> Result<Response<proto::image_backup::v1::ListAdmissionsResponse>, Status> {
+        // Placeholder until the charm shows admissions (issue 16).
+        Err(Status::unimplemented("not used by the charm yet"))
+    }
 }
