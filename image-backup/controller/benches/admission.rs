@@ -12,12 +12,11 @@
 //! Run: `cargo bench -p image-backup-controller --bench admission` (`BENCH_SECONDS=N` per
 //! scenario, default 10).
 
-mod support {
-    #[path = "../../tests/support/admission.rs"]
-    pub mod admission;
-    #[path = "../../tests/support/fake_api.rs"]
-    pub mod fake_api;
-}
+// `tests/support/admission.rs` finds the fake API server as `super::fake_api`.
+#[path = "../tests/support/admission.rs"]
+mod admission_support;
+#[path = "../tests/support/fake_api.rs"]
+mod fake_api;
 
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use image_backup_controller::admission::availability::Limits;
 use image_backup_controller::admission::webhook;
 use image_backup_copier::testing::{TestImage, TestRegistry, push_image, test_client};
 use serde_json::Value;
-use support::admission::{HOST, Harness, done, replicaset_pod, review};
+use admission_support::{HOST, Harness, done, replicaset_pod, review};
 use tokio::time::Instant;
 
 /// Admissions per second.

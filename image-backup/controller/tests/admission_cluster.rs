@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use image_backup_controller::admission::availability::{Checker, Limits, RegistryProbe};
-use image_backup_controller::admission::certs::{self, CertKeeper};
+use image_backup_controller::admission::certs::CertKeeper;
 use image_backup_controller::admission::tls::{self, ServingCert};
 use image_backup_controller::admission::webhook::{self, Webhook};
 use image_backup_controller::admission::{Journal, Mode};

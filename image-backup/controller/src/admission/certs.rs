@@ -47,7 +47,7 @@ pub enum CertError {
 }
 
 /// Where the certificates live and whom they are for.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CertKeeper {
     pub client: Client,
     pub namespace: String,

@@ -183,7 +183,8 @@ impl Webhook {
         }
         let availability = self.check(&resolved, started).await;
         let decided: Vec<(PodImage, Decision)> = images
-            .into_iter()
+            .iter()
+            .cloned()
             .map(|c| {
                 let decision = match &resolved[c.image.as_str()] {
                     Resolved::Source { backup, .. } => {
