@@ -128,7 +128,7 @@ impl Webhook {
         };
         self.metrics
             .admission(outcome.as_str(), started.elapsed().as_secs_f64());
-        serde_json::to_vec(&response.into_review()).map_err(|e| e.to_string())
+        encode(response)
     }
 
     fn invalid(&self, started: Instant, message: &str) -> String {
@@ -297,6 +297,21 @@ impl Webhook {
         }
         Outcome::Rewritten
     }
+}
+
+/// The response review as JSON, its patch base64-encoded the way the API server writes
+/// `[]byte` (kube's type writes an array of numbers, which Go also reads, at three times the
+/// size).
+fn encode(response: AdmissionResponse) -> Result<Vec<u8>, String> {
+    let mut review = serde_json::to_value(response.into_review()).map_err(|e| e.to_string())?;
+    if let Some(patch) = review
+        .get_mut("response")
+        .and_then(|r| r.get_mut("patch"))
+    {
+        let bytes: Vec<u8> = serde_json::from_value(patch.take()).map_err(|e| e.to_string())?;
+        *patch = serde_json::to_value(k8s_openapi::ByteString(bytes)).map_err(|e| e.to_string())?;
+    }
+    serde_json::to_vec(&review).map_err(|e| e.to_string())
 }
 
 /// Serves `webhook` over HTTPS on `listener` until `stop`. Each connection runs in its own

@@ -65,8 +65,6 @@ pub fn webhook_configuration() -> Value {
 /// the digest it copied).
 pub fn done(image: &str, digest: &str) -> ImageBackup {
     let image = ImageRef::parse(image).unwrap();
-    let naming = image_backup_copier::BackupNaming::preserving("backup.local:5000", Some("mirror"))
-        .unwrap();
     let mut backup = ImageBackup::new(
         &object_name(&image),
         ImageBackupSpec {
@@ -78,7 +76,7 @@ pub fn done(image: &str, digest: &str) -> ImageBackup {
     backup.status = Some(ImageBackupStatus {
         phase: Phase::Done,
         backup_image: Some(
-            naming
+            naming()
                 .backup_reference(image.reference())
                 .unwrap()
                 .to_string(),
@@ -90,11 +88,16 @@ pub fn done(image: &str, digest: &str) -> ImageBackup {
     backup
 }
 
-/// The pinned reference a Done backup of `image` rewrites to.
+/// The pinned reference a Done backup of `image` rewrites to: the backup's repository (as the
+/// copier names it) at the recorded digest.
 pub fn pinned(image: &str, digest: &str) -> String {
     let image = ImageRef::parse(image).unwrap();
-    let r = image.reference();
-    format!("backup.local:5000/mirror/{}/{}@{digest}", r.registry(), r.repository())
+    let backup = naming().backup_reference(image.reference()).unwrap();
+    format!("{}/{}@{digest}", backup.registry(), backup.repository())
+}
+
+fn naming() -> image_backup_copier::BackupNaming {
+    image_backup_copier::BackupNaming::preserving("backup.local:5000", Some("mirror")).unwrap()
 }
 
 /// A pod as the API server hands it to mutating admission: defaulted, owned by a ReplicaSet,
