@@ -20,12 +20,12 @@ mod fake_api;
 
 use std::time::Duration;
 
+use admission_support::{HOST, Harness, done, replicaset_pod, review};
 use bytes::Bytes;
 use image_backup_controller::admission::availability::Limits;
 use image_backup_controller::admission::webhook;
 use image_backup_copier::testing::{TestImage, TestRegistry, push_image, test_client};
 use serde_json::Value;
-use admission_support::{HOST, Harness, done, replicaset_pod, review};
 use tokio::time::Instant;
 
 /// Admissions per second.
@@ -43,14 +43,7 @@ fn seconds() -> u64 {
 /// Pods over `images`, each with an init container and a container.
 fn pods(images: &[String]) -> Vec<Value> {
     (0..images.len())
-        .map(|i| {
-            replicaset_pod(
-                "apps",
-                &images[i],
-                &images[(i + 1) % images.len()],
-                None,
-            )
-        })
+        .map(|i| replicaset_pod("apps", &images[i], &images[(i + 1) % images.len()], None))
         .collect()
 }
 
@@ -118,7 +111,10 @@ async fn main() {
         push_image(&pusher, &reference, &image)
             .await
             .expect("pushing a test image");
-        h.cache(done(&reference.to_string(), &image.manifest.digest.to_string()));
+        h.cache(done(
+            &reference.to_string(),
+            &image.manifest.digest.to_string(),
+        ));
         images.push(reference.to_string());
     }
     let warm_pods = pods(&images);

@@ -440,7 +440,10 @@ mod tests {
                 value: "a.b".into()
             }
         );
-        assert!(Cli::try_parse_from(["t", "--backup-registry", "r", "--admission", "sometimes"]).is_err());
+        assert!(
+            Cli::try_parse_from(["t", "--backup-registry", "r", "--admission", "sometimes"])
+                .is_err()
+        );
     }
 
     #[test]

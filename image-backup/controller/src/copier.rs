@@ -129,10 +129,12 @@ impl RegistryCopier {
             return Ok(copier.clone());
         }
         let mut options = self.options.clone();
-        options.client.credentials.merge(
-            credential_store(credentials)
-                .map_err(|e| CopyError::new(CopyErrorKind::Auth, format!("registry credentials: {e}")))?,
-        );
+        options
+            .client
+            .credentials
+            .merge(credential_store(credentials).map_err(|e| {
+                CopyError::new(CopyErrorKind::Auth, format!("registry credentials: {e}"))
+            })?);
         let copier = Copier::new(options).map_err(copy_error)?;
         copiers.insert(key, copier.clone());
         Ok(copier)

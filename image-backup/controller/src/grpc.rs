@@ -666,8 +666,16 @@ mod tests {
             pod: pod.into(),
             container: "main".into(),
             original: "nginx:1".into(),
-            image: if rewritten { "b/nginx@sha256:1".into() } else { "nginx:1".into() },
-            reason: if rewritten { "unavailable: timeout".into() } else { "available".into() },
+            image: if rewritten {
+                "b/nginx@sha256:1".into()
+            } else {
+                "nginx:1".into()
+            },
+            reason: if rewritten {
+                "unavailable: timeout".into()
+            } else {
+                "available".into()
+            },
             rewritten,
         };
         journal.admitted(vec![entry("a-", false)]);
@@ -675,7 +683,8 @@ mod tests {
         journal.admitted(vec![]);
         // Not ready: admissions are this replica's own record and are served anyway.
         let mut client =
-            serve(BackupApi::new(f.ctx.clone(), Readiness::default()).with_admissions(journal)).await;
+            serve(BackupApi::new(f.ctx.clone(), Readiness::default()).with_admissions(journal))
+                .await;
         let all = client
             .list_admissions(pb::ListAdmissionsRequest::default())
             .await
@@ -683,7 +692,11 @@ mod tests {
             .into_inner();
         assert_eq!(all.mode, "failover");
         assert_eq!((all.pods_admitted, all.images_rewritten), (3, 1));
-        let pods: Vec<_> = all.decisions.iter().map(|d| (d.pod.as_str(), d.rewritten)).collect();
+        let pods: Vec<_> = all
+            .decisions
+            .iter()
+            .map(|d| (d.pod.as_str(), d.rewritten))
+            .collect();
         assert_eq!(pods, [("b-", true), ("a-", false)]);
         assert_eq!(all.decisions[0].reason, "unavailable: timeout");
         assert_eq!(all.decisions[0].time.unwrap().seconds, 1_700_000_000);

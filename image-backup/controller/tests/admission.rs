@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use image_backup_controller::admission::availability::Limits;
 use image_backup_controller::admission::certs::{self, CertKeeper};
-use image_backup_controller::admission::{tls, webhook};
 use image_backup_controller::admission::{self, Journal, Mode};
+use image_backup_controller::admission::{tls, webhook};
 use image_backup_controller::context::Context;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::crd::{ImageBackup, Phase};
@@ -40,9 +40,13 @@ async fn failover_keeps_available_images_and_pins_backups_once_the_source_is_dow
     let digest = image.manifest.digest.to_string();
     let tagged = source.reference("team/app:1.0").to_string();
     let by_digest = format!("{}/team/app@{digest}", source.host());
-    push_image(&test_client(&[&source]), &source.reference("team/app:1.0"), &image)
-        .await
-        .unwrap();
+    push_image(
+        &test_client(&[&source]),
+        &source.reference("team/app:1.0"),
+        &image,
+    )
+    .await
+    .unwrap();
     let mut h = Harness::start("failover", short_ttls()).await;
     h.cache(done(&tagged, &digest));
     h.cache(done(&by_digest, &digest));
@@ -55,9 +59,14 @@ async fn failover_keeps_available_images_and_pins_backups_once_the_source_is_dow
 
     let pod = replicaset_pod("apps", &by_digest, &tagged, Some(&unknown));
     let (response, admitted) = h.admit(&pod).await;
-    assert!(response["patch"].is_null(), "source up: untouched, got {response}");
+    assert!(
+        response["patch"].is_null(),
+        "source up: untouched, got {response}"
+    );
     assert_eq!(admitted, pod);
-    let (response, _) = h.admit(&replicaset_pod("apps", &pending_image, &unknown, None)).await;
+    let (response, _) = h
+        .admit(&replicaset_pod("apps", &pending_image, &unknown, None))
+        .await;
     assert!(response["patch"].is_null());
 
     source.kill();
@@ -65,8 +74,15 @@ async fn failover_keeps_available_images_and_pins_backups_once_the_source_is_dow
     let (response, admitted) = h.admit(&pod).await;
     assert!(!response["patch"].is_null(), "source down: {response}");
     assert_eq!(image_of(&admitted, "containers"), pinned(&tagged, &digest));
-    assert_eq!(image_of(&admitted, "initContainers"), pinned(&by_digest, &digest));
-    assert_eq!(image_of(&admitted, "ephemeralContainers"), unknown, "no backup: untouched");
+    assert_eq!(
+        image_of(&admitted, "initContainers"),
+        pinned(&by_digest, &digest)
+    );
+    assert_eq!(
+        image_of(&admitted, "ephemeralContainers"),
+        unknown,
+        "no backup: untouched"
+    );
     let originals: Value = serde_json::from_str(
         admitted["metadata"]["annotations"]["image-backup.k8slab.io/original-images"]
             .as_str()
@@ -77,7 +93,10 @@ async fn failover_keeps_available_images_and_pins_backups_once_the_source_is_dow
         originals,
         json!({"containers/main": tagged, "initContainers/init": by_digest})
     );
-    assert_eq!(admitted["spec"]["imagePullSecrets"], json!([{"name": "backup-pull"}]));
+    assert_eq!(
+        admitted["spec"]["imagePullSecrets"],
+        json!([{"name": "backup-pull"}])
+    );
     // Nothing but those fields changed.
     let mut expected = pod.clone();
     expected["spec"]["containers"][0]["image"] = admitted["spec"]["containers"][0]["image"].clone();
@@ -88,22 +107,33 @@ async fn failover_keeps_available_images_and_pins_backups_once_the_source_is_dow
     assert_eq!(admitted, expected);
 
     // A pending backup still does not help.
-    let (response, _) = h.admit(&replicaset_pod("apps", &pending_image, &unknown, None)).await;
+    let (response, _) = h
+        .admit(&replicaset_pod("apps", &pending_image, &unknown, None))
+        .await;
     assert!(response["patch"].is_null());
 
     let recent = h.journal.recent(0);
     assert!(
-        recent.iter().any(|e| e.rewritten && e.reason == "unavailable: unreachable"
-            && e.pod == "web-7d9f8b6c5d-" && e.container == "main"),
+        recent.iter().any(|e| e.rewritten
+            && e.reason == "unavailable: unreachable"
+            && e.pod == "web-7d9f8b6c5d-"
+            && e.container == "main"),
         "{recent:?}"
     );
-    assert!(recent.iter().any(|e| !e.rewritten && e.reason == "available"));
+    assert!(
+        recent
+            .iter()
+            .any(|e| !e.rewritten && e.reason == "available")
+    );
     let metrics = h.metrics();
     for line in [
         r#"image_backup_admissions_total{outcome="rewritten"} 1"#,
         r#"image_backup_admission_rewrites_total{reason="unreachable"} 2"#,
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
     }
 }
 
@@ -134,7 +164,8 @@ async fn a_hanging_registry_costs_one_budget_not_one_per_pod() {
         assert_eq!(image_of(admitted, "containers"), pinned(&hung, &digest));
     }
     assert!(
-        first >= limits.budget - Duration::from_millis(100) && first < limits.budget + Duration::from_millis(800),
+        first >= limits.budget - Duration::from_millis(100)
+            && first < limits.budget + Duration::from_millis(800),
         "ten concurrent admissions answered after {first:?}; the budget is {:?}",
         limits.budget
     );
@@ -142,7 +173,11 @@ async fn a_hanging_registry_costs_one_budget_not_one_per_pod() {
     let again = std::time::Instant::now();
     let (_, admitted) = h.admit(&replicaset_pod("apps", &hung, &hung, None)).await;
     assert_eq!(image_of(&admitted, "containers"), pinned(&hung, &digest));
-    assert!(again.elapsed() < Duration::from_millis(500), "{:?}", again.elapsed());
+    assert!(
+        again.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        again.elapsed()
+    );
     assert!(h.journal.recent(1)[0].reason == "unavailable: timeout");
 }
 
@@ -154,7 +189,9 @@ async fn always_rewrites_done_backups_and_leaves_alone_what_is_not_ours() {
     let want = pinned("nginx:1.27", &digest);
 
     // No registry is ever asked in this mode (docker.io is not reachable here).
-    let (_, admitted) = h.admit(&replicaset_pod("apps", "busybox", "nginx:1.27", None)).await;
+    let (_, admitted) = h
+        .admit(&replicaset_pod("apps", "busybox", "nginx:1.27", None))
+        .await;
     assert_eq!(image_of(&admitted, "containers"), want);
     assert_eq!(image_of(&admitted, "initContainers"), "busybox");
 
@@ -165,18 +202,30 @@ async fn always_rewrites_done_backups_and_leaves_alone_what_is_not_ours() {
     named["spec"]["imagePullSecrets"] = json!([{"name": "mine"}]);
     let (_, admitted) = h.admit(&named).await;
     assert_eq!(image_of(&admitted, "containers"), want);
-    assert_eq!(admitted["spec"]["imagePullSecrets"], json!([{"name": "mine"}, {"name": "backup-pull"}]));
+    assert_eq!(
+        admitted["spec"]["imagePullSecrets"],
+        json!([{"name": "mine"}, {"name": "backup-pull"}])
+    );
     assert_eq!(admitted["metadata"]["annotations"]["team"], "a");
 
     // Not ours: the controller's namespace, kube-system, an opted-out pod, other operations.
     let mut opted_out = replicaset_pod("apps", "busybox", "nginx:1.27", None);
     opted_out["metadata"]["labels"]["image-backup.k8slab.io/admission"] = json!("disabled");
-    let mut update = review("u-update", &replicaset_pod("apps", "busybox", "nginx:1.27", None));
+    let mut update = review(
+        "u-update",
+        &replicaset_pod("apps", "busybox", "nginx:1.27", None),
+    );
     update["request"]["operation"] = json!("UPDATE");
     update["request"]["oldObject"] = update["request"]["object"].clone();
     for body in [
-        review("u1", &replicaset_pod(NAMESPACE, "busybox", "nginx:1.27", None)),
-        review("u2", &replicaset_pod("kube-system", "busybox", "nginx:1.27", None)),
+        review(
+            "u1",
+            &replicaset_pod(NAMESPACE, "busybox", "nginx:1.27", None),
+        ),
+        review(
+            "u2",
+            &replicaset_pod("kube-system", "busybox", "nginx:1.27", None),
+        ),
         review("u3", &opted_out),
         update,
     ] {
@@ -188,10 +237,32 @@ async fn always_rewrites_done_backups_and_leaves_alone_what_is_not_ours() {
     // Anything that is not a review is refused at the HTTP level (the API server then
     // applies failurePolicy: Ignore); other paths and methods are not served.
     let url = format!("https://{HOST}:{}", h.port);
-    let garbage = h.client.post(format!("{url}{}", webhook::PATH)).body("{").send().await.unwrap();
+    let garbage = h
+        .client
+        .post(format!("{url}{}", webhook::PATH))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbage.status(), 400);
-    assert_eq!(h.client.get(format!("{url}{}", webhook::PATH)).send().await.unwrap().status(), 405);
-    assert_eq!(h.client.post(format!("{url}/other")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        h.client
+            .get(format!("{url}{}", webhook::PATH))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+    assert_eq!(
+        h.client
+            .post(format!("{url}/other"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     let metrics = h.metrics();
     for line in [
@@ -200,7 +271,10 @@ async fn always_rewrites_done_backups_and_leaves_alone_what_is_not_ours() {
         r#"image_backup_admissions_total{outcome="invalid"} 1"#,
         r#"image_backup_admission_rewrites_total{reason="always"} 2"#,
     ] {
-        assert!(metrics.lines().any(|l| l == line), "missing {line} in\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line} in\n{metrics}"
+        );
     }
     // Skipped pods are not counted as admitted: only pods the webhook looked into.
     assert_eq!(h.journal.totals(), (2, 2));
@@ -221,7 +295,9 @@ async fn served_certificate(ca: &[u8], port: u16) -> Vec<u8> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     let name = rustls::pki_types::ServerName::try_from(HOST).unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
     tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
@@ -236,8 +312,12 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
             .unwrap()
     };
     let ca_bundle = |fake: &FakeApi| {
-        fake.get(&fake_api::mutating_webhook_configurations(), "", "image-backup")
-            .unwrap()["webhooks"][0]["clientConfig"]["caBundle"]
+        fake.get(
+            &fake_api::mutating_webhook_configurations(),
+            "",
+            "image-backup",
+        )
+        .unwrap()["webhooks"][0]["clientConfig"]["caBundle"]
             .clone()
     };
     let first = secret_of(&h.fake);
@@ -249,7 +329,10 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert!(!a.wrote_secret && !b.wrote_secret);
     assert_eq!(a.wrote_ca_bundle, Some(false));
-    assert_eq!(secret_of(&h.fake)["metadata"]["resourceVersion"], first["metadata"]["resourceVersion"]);
+    assert_eq!(
+        secret_of(&h.fake)["metadata"]["resourceVersion"],
+        first["metadata"]["resourceVersion"]
+    );
 
     // Replicas racing to create it: one creates, the others use its bundle.
     let fresh = FakeApi::default();
@@ -262,7 +345,10 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
     let results: Vec<_> = results.into_iter().map(Result::unwrap).collect();
     assert_eq!(results.iter().filter(|r| r.wrote_secret).count(), 1);
     assert!(results.iter().all(|r| r.bundle == results[0].bundle));
-    assert!(results.iter().all(|r| r.wrote_ca_bundle.is_none()), "no configuration there");
+    assert!(
+        results.iter().all(|r| r.wrote_ca_bundle.is_none()),
+        "no configuration there"
+    );
 
     // The Service is renamed: a new serving certificate from the same CA, and the running
     // server presents it on the next handshake, without a restart.
@@ -275,7 +361,10 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
     assert_ne!(reissued["data"]["tls.crt"], first["data"]["tls.crt"]);
     assert_eq!(reissued["data"]["ca.crt"], first["data"]["ca.crt"]);
     let after = served_certificate(&ca.0, h.port).await;
-    assert_ne!(before, after, "the new certificate is served without a restart");
+    assert_ne!(
+        before, after,
+        "the new certificate is served without a restart"
+    );
 
     // Eight months on, past two thirds of a year: renewed, same CA, caBundle untouched.
     let later = now.checked_add(Span::new().hours(24 * 250)).unwrap();
@@ -295,7 +384,9 @@ async fn certificates_are_shared_by_replicas_renewed_in_place_and_reloaded() {
     assert_eq!(synced.wrote_ca_bundle, Some(true));
     assert_ne!(synced.bundle.ca_cert.as_bytes(), ca.0.as_slice());
     assert_eq!(
-        serde_json::from_value::<ByteString>(ca_bundle(&h.fake)).unwrap().0,
+        serde_json::from_value::<ByteString>(ca_bundle(&h.fake))
+            .unwrap()
+            .0,
         synced.bundle.ca_cert.as_bytes()
     );
 }
@@ -333,11 +424,15 @@ async fn the_flags_alone_start_a_working_webhook() {
     }));
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let ca = loop {
-        if let Some(secret) = fake.get(&fake_api::secrets(), NAMESPACE, "image-backup-webhook-tls") {
+        if let Some(secret) = fake.get(&fake_api::secrets(), NAMESPACE, "image-backup-webhook-tls")
+        {
             let ca: ByteString = serde_json::from_value(secret["data"]["ca.crt"].clone()).unwrap();
             break ca.0;
         }
-        assert!(std::time::Instant::now() < deadline, "no certificate after 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no certificate after 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let client = https_client(&ca, port);

@@ -80,7 +80,9 @@ struct Cleanup {
 impl Cleanup {
     async fn run(&self) {
         let configs: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
-        let _ = configs.delete(&self.configuration, &DeleteParams::default()).await;
+        let _ = configs
+            .delete(&self.configuration, &DeleteParams::default())
+            .await;
         let namespaces: Api<Namespace> = Api::all(self.client.clone());
         for ns in &self.namespaces {
             let _ = namespaces.delete(ns, &DeleteParams::default()).await;
@@ -105,7 +107,10 @@ async fn the_api_server_admits_pods_through_the_webhook() {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     for ns in [&controller_ns, &apps_ns] {
         let object: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        namespaces.create(&PostParams::default(), &object).await.unwrap();
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
     }
     // A bare API server has no controller to make the default service account.
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &apps_ns);
@@ -177,7 +182,10 @@ async fn the_api_server_admits_pods_through_the_webhook() {
         }]
     }))
     .unwrap();
-    configs.create(&PostParams::default(), &object).await.unwrap();
+    configs
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap();
     let keeper = CertKeeper {
         client: client.clone(),
         namespace: controller_ns.clone(),
@@ -202,7 +210,10 @@ async fn the_api_server_admits_pods_through_the_webhook() {
             }
         }))
         .unwrap();
-        let created = deployments.create(&PostParams::default(), &deployment).await.unwrap();
+        let created = deployments
+            .create(&PostParams::default(), &deployment)
+            .await
+            .unwrap();
 
         // Source up: pods are admitted untouched. The API server may take a moment to call a
         // new configuration; the journal says when it has.
@@ -212,7 +223,10 @@ async fn the_api_server_admits_pods_through_the_webhook() {
         let healthy = loop {
             n += 1;
             let name = format!("healthy-{n}");
-            let pod = pods.create(&PostParams::default(), &bare_pod(&name, &tagged)).await.unwrap();
+            let pod = pods
+                .create(&PostParams::default(), &bare_pod(&name, &tagged))
+                .await
+                .unwrap();
             if journal.recent(0).iter().any(|e| e.pod == name) {
                 break pod;
             }
@@ -222,16 +236,30 @@ async fn the_api_server_admits_pods_through_the_webhook() {
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        assert_eq!(healthy.spec.as_ref().unwrap().containers[0].image.as_deref(), Some(tagged.as_str()));
+        assert_eq!(
+            healthy.spec.as_ref().unwrap().containers[0]
+                .image
+                .as_deref(),
+            Some(tagged.as_str())
+        );
         assert!(healthy.metadata.annotations.unwrap_or_default().is_empty());
 
         // Source stopped: the next pod runs the backup, pinned by digest.
         source.kill();
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let failover = pods.create(&PostParams::default(), &bare_pod("failover", &tagged)).await.unwrap();
+        let failover = pods
+            .create(&PostParams::default(), &bare_pod("failover", &tagged))
+            .await
+            .unwrap();
         let spec = failover.spec.as_ref().unwrap();
-        assert_eq!(spec.containers[0].image.as_deref(), Some(pinned(&tagged, &digest).as_str()));
-        assert_eq!(spec.image_pull_secrets.as_ref().unwrap()[0].name, "backup-pull");
+        assert_eq!(
+            spec.containers[0].image.as_deref(),
+            Some(pinned(&tagged, &digest).as_str())
+        );
+        assert_eq!(
+            spec.image_pull_secrets.as_ref().unwrap()[0].name,
+            "backup-pull"
+        );
         let annotations = failover.metadata.annotations.unwrap_or_default();
         assert!(annotations["image-backup.k8slab.io/original-images"].contains(&tagged));
 

@@ -230,7 +230,13 @@ impl Probe for RegistryProbe {
                     // The registry secret is unreadable: check with what we have; the copy
                     // reports the secret loudly.
                     tracing::warn!(%error, image = %target.image, "availability check without the registry secret");
-                    probe.ctx.settings.registry_credentials.iter().cloned().collect()
+                    probe
+                        .ctx
+                        .settings
+                        .registry_credentials
+                        .iter()
+                        .cloned()
+                        .collect()
                 }
             };
             let client = match probe.client(&credentials) {
@@ -331,14 +337,22 @@ pub(crate) mod tests {
         let probe = ScriptedProbe::new(Some(Availability::Available));
         let checker = Checker::new(probe.clone(), limits());
         let deadline = || Instant::now() + Duration::from_secs(2);
-        assert_eq!(checker.check(target("nginx"), deadline()).await, Availability::Available);
+        assert_eq!(
+            checker.check(target("nginx"), deadline()).await,
+            Availability::Available
+        );
         // Another spelling of the same image is the same entry.
         assert_eq!(
-            checker.check(target("docker.io/library/nginx:latest"), deadline()).await,
+            checker
+                .check(target("docker.io/library/nginx:latest"), deadline())
+                .await,
             Availability::Available
         );
         assert_eq!(probe.calls(), 1);
-        assert_eq!(checker.check(target("redis"), deadline()).await, Availability::Available);
+        assert_eq!(
+            checker.check(target("redis"), deadline()).await,
+            Availability::Available
+        );
         assert_eq!(probe.calls(), 2);
 
         // Negative answers are cached too, for their own TTL.
@@ -350,7 +364,10 @@ pub(crate) mod tests {
         assert_eq!(probe.calls(), 3);
         tokio::time::advance(Duration::from_secs(6)).await;
         *probe.answer.lock().unwrap() = Some(Availability::Available);
-        assert_eq!(checker.check(target("nginx"), deadline()).await, Availability::Available);
+        assert_eq!(
+            checker.check(target("nginx"), deadline()).await,
+            Availability::Available
+        );
         assert_eq!(probe.calls(), 4);
     }
 
@@ -362,9 +379,11 @@ pub(crate) mod tests {
         let deadline = started + Duration::from_secs(2);
         let many = (0..50).map(|_| checker.check(target("hung.example/app:1"), deadline));
         let answers = futures::future::join_all(many).await;
-        assert!(answers
-            .iter()
-            .all(|a| *a == Availability::Unavailable(Unavailable::TimedOut)));
+        assert!(
+            answers
+                .iter()
+                .all(|a| *a == Availability::Unavailable(Unavailable::TimedOut))
+        );
         assert_eq!(started.elapsed(), Duration::from_secs(2));
         assert_eq!(probe.calls(), 1, "one check for fifty admissions");
 
@@ -384,7 +403,10 @@ pub(crate) mod tests {
         let checker = Checker::new(probe.clone(), limits());
         let started = Instant::now();
         let answer = checker
-            .check(target("hung.example/app:1"), started + Duration::from_millis(300))
+            .check(
+                target("hung.example/app:1"),
+                started + Duration::from_millis(300),
+            )
             .await;
         assert_eq!(answer, Availability::Unavailable(Unavailable::TimedOut));
         assert_eq!(started.elapsed(), Duration::from_millis(300));

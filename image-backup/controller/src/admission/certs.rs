@@ -105,7 +105,10 @@ impl CertKeeper {
         // Each lost race means another replica just wrote a good bundle; three in a row is
         // someone else fighting over the Secret.
         for _ in 0..3 {
-            let current = api.get_opt(&self.secret).await.map_err(self.kube("reading"))?;
+            let current = api
+                .get_opt(&self.secret)
+                .await
+                .map_err(self.kube("reading"))?;
             let found = current.as_ref().and_then(read_bundle);
             let renewed = match tls::renewal(found.as_ref(), &self.dns_names, now) {
                 Renewal::Keep => {
@@ -140,7 +143,10 @@ impl CertKeeper {
                 Err(e) => return Err(self.kube("writing")(e)),
             }
         }
-        Err(CertError::Contended(format!("{}/{}", self.namespace, self.secret)))
+        Err(CertError::Contended(format!(
+            "{}/{}",
+            self.namespace, self.secret
+        )))
     }
 
     /// The Secret holding `bundle`; keeps the labels and annotations of `existing`.
@@ -232,11 +238,17 @@ pub fn read_bundle(secret: &Secret) -> Option<Bundle> {
 pub fn ca_bundle_patch(configuration: &MutatingWebhookConfiguration, ca: &str) -> Vec<Value> {
     let mut ops = Vec::new();
     for (i, webhook) in configuration.webhooks.iter().flatten().enumerate() {
-        let current = webhook.client_config.ca_bundle.as_ref().map(|b| b.0.as_slice());
+        let current = webhook
+            .client_config
+            .ca_bundle
+            .as_ref()
+            .map(|b| b.0.as_slice());
         if current == Some(ca.as_bytes()) {
             continue;
         }
-        ops.push(json!({"op": "test", "path": format!("/webhooks/{i}/name"), "value": webhook.name}));
+        ops.push(
+            json!({"op": "test", "path": format!("/webhooks/{i}/name"), "value": webhook.name}),
+        );
         ops.push(json!({
             "op": "add",
             "path": format!("/webhooks/{i}/clientConfig/caBundle"),

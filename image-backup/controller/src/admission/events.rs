@@ -125,17 +125,35 @@ mod tests {
     #[test]
     fn events_regard_the_controlling_owner_then_the_named_pod() {
         let pod = |v| serde_json::from_value::<Pod>(v).unwrap();
-        let owned = pod(json!({"metadata": {"generateName": "web-7d9f-", "ownerReferences": [
-            {"apiVersion": "v1", "kind": "Other", "name": "x", "uid": "u0"},
-            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f", "uid": "u1", "controller": true}
-        ]}}));
+        let owned = pod(
+            json!({"metadata": {"generateName": "web-7d9f-", "ownerReferences": [
+                {"apiVersion": "v1", "kind": "Other", "name": "x", "uid": "u0"},
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d9f", "uid": "u1", "controller": true}
+            ]}}),
+        );
         let on = regarding(&owned, "apps").unwrap();
         assert_eq!(
-            (on.kind.as_deref(), on.name.as_deref(), on.uid.as_deref(), on.namespace.as_deref()),
-            (Some("ReplicaSet"), Some("web-7d9f"), Some("u1"), Some("apps"))
+            (
+                on.kind.as_deref(),
+                on.name.as_deref(),
+                on.uid.as_deref(),
+                on.namespace.as_deref()
+            ),
+            (
+                Some("ReplicaSet"),
+                Some("web-7d9f"),
+                Some("u1"),
+                Some("apps")
+            )
         );
         let named = regarding(&pod(json!({"metadata": {"name": "p"}})), "apps").unwrap();
-        assert_eq!((named.kind.as_deref(), named.name.as_deref(), named.uid), (Some("Pod"), Some("p"), None));
-        assert_eq!(regarding(&pod(json!({"metadata": {"generateName": "p-"}})), "apps"), None);
+        assert_eq!(
+            (named.kind.as_deref(), named.name.as_deref(), named.uid),
+            (Some("Pod"), Some("p"), None)
+        );
+        assert_eq!(
+            regarding(&pod(json!({"metadata": {"generateName": "p-"}})), "apps"),
+            None
+        );
     }
 }

@@ -54,7 +54,8 @@ impl Journal {
     pub fn admitted(&self, entries: Vec<Entry>) {
         self.pods_admitted.fetch_add(1, Ordering::Relaxed);
         let rewritten = entries.iter().filter(|e| e.rewritten).count() as u64;
-        self.images_rewritten.fetch_add(rewritten, Ordering::Relaxed);
+        self.images_rewritten
+            .fetch_add(rewritten, Ordering::Relaxed);
         if entries.is_empty() {
             return;
         }

@@ -54,8 +54,14 @@ fn webhook_yaml_matches_the_code() {
     let config = defaults();
     let docs = documents("webhook.yaml");
     let [service]: [Service; 1] = of_kind(&docs, "Service").try_into().unwrap();
-    assert_eq!(service.metadata.name.as_deref(), Some(config.admission.service.as_str()));
-    assert_eq!(service.metadata.namespace.as_deref(), Some(config.namespace.as_str()));
+    assert_eq!(
+        service.metadata.name.as_deref(),
+        Some(config.admission.service.as_str())
+    );
+    assert_eq!(
+        service.metadata.namespace.as_deref(),
+        Some(config.namespace.as_str())
+    );
     let spec = service.spec.unwrap();
     assert_eq!(
         spec.selector.unwrap()["app.kubernetes.io/name"],
@@ -69,7 +75,9 @@ fn webhook_yaml_matches_the_code() {
     );
 
     let [configuration]: [MutatingWebhookConfiguration; 1] =
-        of_kind(&docs, "MutatingWebhookConfiguration").try_into().unwrap();
+        of_kind(&docs, "MutatingWebhookConfiguration")
+            .try_into()
+            .unwrap();
     assert_eq!(
         configuration.metadata.name.as_deref(),
         Some(config.admission.configuration.as_str())
@@ -90,7 +98,10 @@ fn webhook_yaml_matches_the_code() {
     assert_eq!(service_ref.namespace, config.namespace);
     assert_eq!(service_ref.path.as_deref(), Some(webhook::PATH));
     assert_eq!(service_ref.port, Some(443));
-    assert!(hook.client_config.ca_bundle.is_none(), "the controller writes it");
+    assert!(
+        hook.client_config.ca_bundle.is_none(),
+        "the controller writes it"
+    );
     let [rule]: [_; 1] = hook.rules.unwrap().try_into().unwrap();
     assert_eq!(rule.operations, Some(vec!["CREATE".to_string()]));
     assert_eq!(rule.resources, Some(vec!["pods".to_string()]));
@@ -122,17 +133,29 @@ fn rbac_grants_the_webhook_exactly_its_objects() {
         .find(|r| r.metadata.name.as_deref() == Some("image-backup-controller-webhook"))
         .unwrap();
     let rules = role.rules.clone().unwrap();
-    assert_eq!(rules[0].resource_names, Some(vec![config.admission.secret.clone()]));
+    assert_eq!(
+        rules[0].resource_names,
+        Some(vec![config.admission.secret.clone()])
+    );
     assert_eq!(rules[0].verbs, ["get", "update"]);
-    assert_eq!((rules[1].resource_names.clone(), rules[1].verbs.clone()), (None, vec!["create".to_string()]));
+    assert_eq!(
+        (rules[1].resource_names.clone(), rules[1].verbs.clone()),
+        (None, vec!["create".to_string()])
+    );
     let cluster_roles: Vec<ClusterRole> = of_kind(&docs, "ClusterRole");
     let cluster_role = cluster_roles
         .iter()
         .find(|r| r.metadata.name.as_deref() == Some("image-backup-controller-webhook"))
         .unwrap();
     let [rule]: [_; 1] = cluster_role.rules.clone().unwrap().try_into().unwrap();
-    assert_eq!(rule.resources, Some(vec!["mutatingwebhookconfigurations".to_string()]));
-    assert_eq!(rule.resource_names, Some(vec![config.admission.configuration.clone()]));
+    assert_eq!(
+        rule.resources,
+        Some(vec!["mutatingwebhookconfigurations".to_string()])
+    );
+    assert_eq!(
+        rule.resource_names,
+        Some(vec![config.admission.configuration.clone()])
+    );
     assert_eq!(rule.verbs, ["get", "patch"]);
     // Both are bound to the controller's service account.
     for kind in ["RoleBinding", "ClusterRoleBinding"] {

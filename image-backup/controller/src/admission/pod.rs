@@ -71,7 +71,8 @@ pub fn pod_images(spec: &PodSpec) -> Vec<PodImage> {
     init.filter_map(|(i, c)| entry(PodList::InitContainers, i, &c.name, &c.image))
         .chain(main.filter_map(|(i, c)| entry(PodList::Containers, i, &c.name, &c.image)))
         .chain(
-            ephemeral.filter_map(|(i, c)| entry(PodList::EphemeralContainers, i, &c.name, &c.image)),
+            ephemeral
+                .filter_map(|(i, c)| entry(PodList::EphemeralContainers, i, &c.name, &c.image)),
         )
         .collect()
 }
@@ -297,12 +298,18 @@ pub(crate) mod tests {
         };
         let pinned = format!("backup.local:5000/mirror/docker.io/library/nginx@{DIGEST}");
         // Any spelling of the image finds its backup.
-        for spelling in ["nginx:1.25", "docker.io/library/nginx:1.25", "index.docker.io/library/nginx:1.25"] {
+        for spelling in [
+            "nginx:1.25",
+            "docker.io/library/nginx:1.25",
+            "index.docker.io/library/nginx:1.25",
+        ] {
             assert_eq!(
                 resolve(spelling, &scope(), lookup),
                 Resolved::Source {
                     image: ImageRef::parse("nginx:1.25").unwrap(),
-                    backup: Backup::Done { pinned: pinned.clone() },
+                    backup: Backup::Done {
+                        pinned: pinned.clone()
+                    },
                     pull_secrets: vec![],
                 },
                 "{spelling}"
@@ -310,14 +317,19 @@ pub(crate) mod tests {
         }
         assert_eq!(resolve("Not An Image", &scope(), lookup), Resolved::Invalid);
         assert_eq!(
-            resolve("backup.local:5000/mirror/docker.io/library/nginx:1.25", &scope(), |_| {
-                panic!("a backup is never looked up")
-            }),
+            resolve(
+                "backup.local:5000/mirror/docker.io/library/nginx:1.25",
+                &scope(),
+                |_| { panic!("a backup is never looked up") }
+            ),
             Resolved::AlreadyBackup
         );
         assert!(matches!(
             resolve("redis", &scope(), |_| None),
-            Resolved::Source { backup: Backup::None, .. }
+            Resolved::Source {
+                backup: Backup::None,
+                ..
+            }
         ));
     }
 
@@ -332,10 +344,16 @@ pub(crate) mod tests {
         }
         let mut no_digest = backup("nginx:1.25", Phase::Done);
         no_digest.status.as_mut().unwrap().backup_digest = None;
-        assert_eq!(backup_state(Some(&no_digest), &image), Backup::NotDone(Phase::Done));
+        assert_eq!(
+            backup_state(Some(&no_digest), &image),
+            Backup::NotDone(Phase::Done)
+        );
         let mut no_status = backup("nginx:1.25", Phase::Done);
         no_status.status = None;
-        assert_eq!(backup_state(Some(&no_status), &image), Backup::NotDone(Phase::Pending));
+        assert_eq!(
+            backup_state(Some(&no_status), &image),
+            Backup::NotDone(Phase::Pending)
+        );
         // An object of another image under the same name (a hash collision) is not used.
         let other = backup("redis:7", Phase::Done);
         assert_eq!(backup_state(Some(&other), &image), Backup::None);
@@ -403,10 +421,16 @@ pub(crate) mod tests {
         );
         // Applied like the API server does, the patch gives the pod we mean.
         let mut applied = serde_json::to_value(&p).unwrap();
-        json_patch::patch(&mut applied, &serde_json::from_value::<json_patch::Patch>(Value::Array(ops)).unwrap())
-            .unwrap();
+        json_patch::patch(
+            &mut applied,
+            &serde_json::from_value::<json_patch::Patch>(Value::Array(ops)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(applied["spec"]["containers"][0]["image"], "nginx:1");
-        assert_eq!(applied["spec"]["containers"][1]["image"], "b/redis@sha256:2");
+        assert_eq!(
+            applied["spec"]["containers"][1]["image"],
+            "b/redis@sha256:2"
+        );
     }
 
     #[test]
@@ -418,7 +442,10 @@ pub(crate) mod tests {
                 "imagePullSecrets": [{"name": "mine"}]
             }
         }));
-        let decided = vec![(pod_images(p.spec.as_ref().unwrap())[0].clone(), rewrite("b/n@sha256:1"))];
+        let decided = vec![(
+            pod_images(p.spec.as_ref().unwrap())[0].clone(),
+            rewrite("b/n@sha256:1"),
+        )];
         let ops = patch(&p, &decided, Some("backup-pull"));
         assert_eq!(
             ops[2..],

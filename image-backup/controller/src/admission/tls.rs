@@ -12,8 +12,8 @@ use k8s_openapi::jiff::civil::Date;
 use k8s_openapi::jiff::tz::TimeZone;
 use k8s_openapi::jiff::{Span, Timestamp};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -105,9 +105,8 @@ fn serves(bundle: &Bundle, dns_names: &[String], now: Timestamp) -> bool {
     else {
         return false;
     };
-    let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-        now.as_second().max(0) as u64,
-    ));
+    let at =
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.as_second().max(0) as u64));
     dns_names.iter().all(|name| {
         ServerName::try_from(name.clone()).is_ok_and(|server| {
             verifier
@@ -168,7 +167,9 @@ fn issue(
     let mut params = CertificateParams::new(dns_names.to_vec())?;
     params.distinguished_name = DistinguishedName::new();
     if let Some(first) = dns_names.first() {
-        params.distinguished_name.push(DnType::CommonName, first.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, first.as_str());
     }
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -203,13 +204,14 @@ pub fn validity(pem: &str) -> Option<(Timestamp, Timestamp)> {
 /// The serving certificate (with the CA after it) and key, for rustls.
 pub fn certified_key(bundle: &Bundle) -> Result<Arc<CertifiedKey>, TlsError> {
     let load = |what: &str, e: &dyn std::fmt::Display| TlsError::Load(format!("{what}: {e}"));
-    let cert = CertificateDer::from_pem_slice(bundle.cert.as_bytes())
-        .map_err(|e| load(TLS_CERT, &e))?;
-    let ca = CertificateDer::from_pem_slice(bundle.ca_cert.as_bytes())
-        .map_err(|e| load(CA_CERT, &e))?;
+    let cert =
+        CertificateDer::from_pem_slice(bundle.cert.as_bytes()).map_err(|e| load(TLS_CERT, &e))?;
+    let ca =
+        CertificateDer::from_pem_slice(bundle.ca_cert.as_bytes()).map_err(|e| load(CA_CERT, &e))?;
     let key =
         PrivateKeyDer::from_pem_slice(bundle.key.as_bytes()).map_err(|e| load(TLS_KEY, &e))?;
-    let key = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| load(TLS_KEY, &e))?;
+    let key =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| load(TLS_KEY, &e))?;
     Ok(Arc::new(CertifiedKey::new(vec![cert, ca], key)))
 }
 
@@ -271,7 +273,9 @@ mod der {
             }
             let (bytes, after) = rest.split_at_checked(n)?;
             rest = after;
-            bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+            bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
         };
         let (content, rest) = rest.split_at_checked(len)?;
         Some((tag, content, rest))
@@ -329,9 +333,13 @@ mod tests {
     use super::*;
 
     fn names() -> Vec<String> {
-        ["image-backup-webhook", "image-backup-webhook.image-backup", "image-backup-webhook.image-backup.svc"]
-            .map(String::from)
-            .to_vec()
+        [
+            "image-backup-webhook",
+            "image-backup-webhook.image-backup",
+            "image-backup-webhook.image-backup.svc",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     fn at(date: &str) -> Timestamp {
@@ -355,23 +363,41 @@ mod tests {
     #[test]
     fn renewal_at_two_thirds_of_life_and_for_other_names() {
         let bundle = generate(&names(), at("2026-01-01")).unwrap();
-        assert_eq!(renewal(Some(&bundle), &names(), at("2026-08-30")), Renewal::Keep);
+        assert_eq!(
+            renewal(Some(&bundle), &names(), at("2026-08-30")),
+            Renewal::Keep
+        );
         // Two thirds of 366 days from 2025-12-31 is 2026-09-01.
-        assert_eq!(renewal(Some(&bundle), &names(), at("2026-09-02")), Renewal::Serving);
+        assert_eq!(
+            renewal(Some(&bundle), &names(), at("2026-09-02")),
+            Renewal::Serving
+        );
         let renewed = reissue(&bundle, &names(), at("2026-09-02")).unwrap();
         assert_eq!(renewed.ca_cert, bundle.ca_cert);
-        assert_eq!(renewal(Some(&renewed), &names(), at("2026-09-02")), Renewal::Keep);
+        assert_eq!(
+            renewal(Some(&renewed), &names(), at("2026-09-02")),
+            Renewal::Keep
+        );
         // A new service name needs a new serving certificate, not a new CA.
         let mut other = names();
         other.push("renamed.image-backup.svc".into());
-        assert_eq!(renewal(Some(&bundle), &other, at("2026-02-01")), Renewal::Serving);
+        assert_eq!(
+            renewal(Some(&bundle), &other, at("2026-02-01")),
+            Renewal::Serving
+        );
         // The CA itself at two thirds of ten years, or unreadable: start over.
-        assert_eq!(renewal(Some(&bundle), &names(), at("2032-09-01")), Renewal::All);
+        assert_eq!(
+            renewal(Some(&bundle), &names(), at("2032-09-01")),
+            Renewal::All
+        );
         let broken = Bundle {
             ca_key: "garbage".into(),
             ..bundle.clone()
         };
-        assert_eq!(renewal(Some(&broken), &names(), at("2026-02-01")), Renewal::All);
+        assert_eq!(
+            renewal(Some(&broken), &names(), at("2026-02-01")),
+            Renewal::All
+        );
         assert_eq!(renewal(None, &names(), at("2026-02-01")), Renewal::All);
     }
 

@@ -123,7 +123,9 @@ impl Webhook {
                     tracing::warn!(%error, uid = %request.uid, "admitting an unreadable pod unchanged");
                     (AdmissionResponse::from(&request), Outcome::Invalid)
                 }
-                None => return Err(self.invalid(started, &format!("not an AdmissionReview: {error}"))),
+                None => {
+                    return Err(self.invalid(started, &format!("not an AdmissionReview: {error}")));
+                }
             },
         };
         self.metrics
@@ -167,7 +169,11 @@ impl Webhook {
         let excluded = namespace == self.namespace
             || namespace == "kube-system"
             || !self.scope.watches_namespace(&namespace);
-        let Some(spec) = pod.spec.as_ref().filter(|_| ours && !excluded && !opted_out) else {
+        let Some(spec) = pod
+            .spec
+            .as_ref()
+            .filter(|_| ours && !excluded && !opted_out)
+        else {
             return (response, Outcome::Skipped);
         };
 
@@ -187,9 +193,11 @@ impl Webhook {
             .cloned()
             .map(|c| {
                 let decision = match &resolved[c.image.as_str()] {
-                    Resolved::Source { backup, .. } => {
-                        decide(self.mode, backup, availability.get(c.image.as_str()).copied())
-                    }
+                    Resolved::Source { backup, .. } => decide(
+                        self.mode,
+                        backup,
+                        availability.get(c.image.as_str()).copied(),
+                    ),
                     other => other.settled().unwrap_or(Decision::Keep(Keep::Invalid)),
                 };
                 (c, decision)
@@ -236,7 +244,10 @@ impl Webhook {
             }
             _ => None,
         });
-        futures::future::join_all(checks).await.into_iter().collect()
+        futures::future::join_all(checks)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Journal, metrics and the event for one admitted pod.
@@ -267,7 +278,12 @@ impl Webhook {
             let (image, reason, rewritten) = match decision {
                 Decision::Rewrite { to, reason } => {
                     self.metrics.admission_rewrite(reason.label());
-                    notes.push(format!("{} {} -> {to} ({})", c.key(), c.image, reason.reason()));
+                    notes.push(format!(
+                        "{} {} -> {to} ({})",
+                        c.key(),
+                        c.image,
+                        reason.reason()
+                    ));
                     (to.clone(), reason.reason(), true)
                 }
                 Decision::Keep(Keep::Available) => (c.image.clone(), "available".into(), false),
@@ -293,7 +309,11 @@ impl Webhook {
         tracing::info!(%namespace, pod = %name, rewrites = %notes.join("; "), "pod admitted with backup images");
         // A dry run must have no side effects (the configuration says sideEffects: None).
         if let (Some(events), false) = (&self.events, dry_run) {
-            events.rewritten(pod, namespace, format!("admitted with backup images: {}", notes.join("; ")));
+            events.rewritten(
+                pod,
+                namespace,
+                format!("admitted with backup images: {}", notes.join("; ")),
+            );
         }
         Outcome::Rewritten
     }
@@ -304,10 +324,7 @@ impl Webhook {
 /// size).
 fn encode(response: AdmissionResponse) -> Result<Vec<u8>, String> {
     let mut review = serde_json::to_value(response.into_review()).map_err(|e| e.to_string())?;
-    if let Some(patch) = review
-        .get_mut("response")
-        .and_then(|r| r.get_mut("patch"))
-    {
+    if let Some(patch) = review.get_mut("response").and_then(|r| r.get_mut("patch")) {
         let bytes: Vec<u8> = serde_json::from_value(patch.take()).map_err(|e| e.to_string())?;
         *patch = serde_json::to_value(k8s_openapi::ByteString(bytes)).map_err(|e| e.to_string())?;
     }
@@ -368,11 +385,19 @@ async fn handle(webhook: &Webhook, request: Request<Incoming>) -> Response<Full<
         return text(StatusCode::NOT_FOUND, format!("only {PATH} is served here"));
     }
     if request.method() != Method::POST {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "POST an AdmissionReview".into());
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST an AdmissionReview".into(),
+        );
     }
     let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
         Ok(body) => body.to_bytes(),
-        Err(error) => return text(StatusCode::BAD_REQUEST, format!("reading the body: {error}")),
+        Err(error) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("reading the body: {error}"),
+            );
+        }
     };
     match webhook.review(&body).await {
         Ok(json) => Response::builder()

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 
 use clap::Parser;
+use image_backup_controller::admission::Journal;
 use image_backup_controller::admission::availability::{Checker, Limits, RegistryProbe};
 use image_backup_controller::admission::certs::{self, CertKeeper};
 use image_backup_controller::admission::events::Events;
 use image_backup_controller::admission::tls::{self, ServingCert};
 use image_backup_controller::admission::webhook::{self, Webhook};
-use image_backup_controller::admission::Journal;
 use image_backup_controller::context::Context;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::crd::{ImageBackup, ImageBackupSpec, ImageBackupStatus, Phase};
@@ -50,11 +50,8 @@ pub fn config(extra: &[&str]) -> ControllerConfig {
 
 /// The webhook configuration of `deploy/webhook.yaml`, as JSON.
 pub fn webhook_configuration() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/webhook.yaml"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/webhook.yaml"))
+        .unwrap();
     text.split("\n---\n")
         .map(|doc| serde_yaml::from_str::<Value>(doc).unwrap())
         .find(|doc| doc["kind"] == "MutatingWebhookConfiguration")
@@ -310,4 +307,3 @@ pub fn rand_suffix() -> String {
         .as_nanos();
     format!("{nanos:x}")
 }
-

@@ -1,2 +1,2 @@
-pub mod fake_api;
 pub mod admission;
+pub mod fake_api;
