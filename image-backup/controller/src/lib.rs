@@ -32,7 +32,8 @@
 //! # Choices
 //! - API: `k8slab.io/v1alpha1`, kind `ImageBackup` (short name `ib`), the original's group.
 //!   Annotations: `k8slab.io/retry` on an `ImageBackup` (a new value retries a Failed backup),
-//!   `k8slab.io/original-images` on a rolled-out workload.
+//!   `k8slab.io/original-images` on a rolled-out workload,
+//!   `image-backup.k8slab.io/original-images` on a pod rewritten at admission.
 //! - Excluded namespaces are filtered by the API server (a `metadata.namespace!=` field
 //!   selector); cached workloads keep only what the reconciler reads, and only changes to
 //!   readiness, images or pull secrets trigger a reconcile.

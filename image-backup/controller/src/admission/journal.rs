@@ -50,7 +50,8 @@ impl Journal {
         self.mode
     }
 
-    /// Records one admitted pod and its decisions worth showing.
+    /// Records one pod the webhook looked into (skipped ones, e.g. in kube-system, are not
+    /// counted) and its decisions worth showing.
     pub fn admitted(&self, entries: Vec<Entry>) {
         self.pods_admitted.fetch_add(1, Ordering::Relaxed);
         let rewritten = entries.iter().filter(|e| e.rewritten).count() as u64;
