@@ -9,6 +9,10 @@
 //! a slow answer cannot hide behind the rate. The latency is the client's: from sending the
 //! request to the end of the response body.
 //!
+//! Besides the client's figures it prints the webhook's own (its latency histogram, from
+//! receiving a review to answering it) and the latency of admissions sent one at a time: when
+//! the machine is short of CPU, open-loop requests queue up before the webhook sees them.
+//!
 //! Run: `cargo bench -p image-backup-controller --bench admission` (`BENCH_SECONDS=N` per
 //! scenario, default 10).
 
@@ -83,6 +87,44 @@ async fn run(h: &Harness, pods: &[Value]) -> Vec<Duration> {
     latencies
 }
 
+/// Upper bounds of the server-side p50 and p99 (from receiving a review to answering it) out
+/// of the webhook's own histogram: what the admission costs apart from waiting for a CPU.
+fn server_side(h: &Harness) -> String {
+    let text = h.metrics();
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("image_backup_admission_duration_seconds_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, count) = l.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |b| b.1);
+    let at = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, count)| *count >= total * q)
+            .map_or(f64::NAN, |(le, _)| le * 1000.0)
+    };
+    format!("server side: p50 <= {} ms, p99 <= {} ms", at(0.5), at(0.99))
+}
+
+/// One admission at a time: the latency of an admission with nothing queued before it.
+async fn sequential(h: &Harness, pods: &[Value], n: usize) -> Vec<Duration> {
+    let mut latencies = Vec::with_capacity(n);
+    for i in 0..n {
+        let started = Instant::now();
+        h.admit(&pods[i % pods.len()]).await;
+        latencies.push(started.elapsed());
+    }
+    latencies
+}
+
 fn report(what: &str, latencies: &mut [Duration], aim: &str) {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
@@ -122,8 +164,11 @@ async fn main() {
         let (response, _) = h.admit(pod).await;
         assert!(response["patch"].is_null(), "source up: nothing rewritten");
     }
+    let mut alone = sequential(&h, &warm_pods, 500).await;
+    report("warm caches, one at a time", &mut alone, "no queueing");
     let mut warm = run(&h, &warm_pods).await;
     report("warm caches, registry up", &mut warm, "aim: p99 <= 20 ms");
+    println!("  {}", server_side(&h));
 
     // 2. Every registry hanging.
     let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -150,4 +195,5 @@ async fn main() {
         &mut hanging,
         &format!("budget {} ms: never past it", limits.budget.as_millis()),
     );
+    println!("  {}", server_side(&h));
 }
