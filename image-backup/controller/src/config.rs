@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::admission::{AdmissionSettings, Mode as AdmissionMode, is_dns_subdomain};
 use crate::context::RolloutMode;
 use crate::copier::DockerConfig;
 use image_backup_copier::{BackupNaming, CredentialStore};
@@ -87,6 +88,41 @@ pub struct Args {
     /// Run without the leader lease (only when exactly one replica runs).
     #[arg(long, env = "IMAGE_BACKUP_NO_LEADER_ELECTION")]
     pub no_leader_election: bool,
+
+    // Admission webhook (see `admission`).
+    /// Pod admission webhook: `off`, `failover` (use an image's backup when the original is
+    /// unavailable) or `always` (use every Done backup). Served by every replica.
+    #[arg(long, env = "IMAGE_BACKUP_ADMISSION", value_enum, default_value_t = AdmissionMode::Off)]
+    pub admission: AdmissionMode,
+    /// HTTPS address of the admission webhook.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_WEBHOOK_ADDR",
+        default_value = "0.0.0.0:9443"
+    )]
+    pub webhook_addr: SocketAddr,
+    /// Service (in `--namespace`) in front of the webhook; names the serving certificate.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_WEBHOOK_SERVICE",
+        default_value = "image-backup-webhook"
+    )]
+    pub webhook_service: String,
+    /// MutatingWebhookConfiguration whose caBundle the controller keeps current.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_WEBHOOK_CONFIGURATION",
+        default_value = "image-backup"
+    )]
+    pub webhook_configuration: String,
+    /// Secret (in `--namespace`) with the webhook's CA and serving certificate, created and
+    /// renewed by the controller.
+    #[arg(
+        long,
+        env = "IMAGE_BACKUP_WEBHOOK_SECRET",
+        default_value = "image-backup-webhook-tls"
+    )]
+    pub webhook_secret: String,
 }
 
 /// A validated controller configuration.
@@ -118,6 +154,8 @@ pub struct ControllerConfig {
     pub insecure_registries: Vec<String>,
     pub identity: String,
     pub leader_election: bool,
+    /// The admission webhook; [`AdmissionMode::Off`] serves none.
+    pub admission: AdmissionSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -143,6 +181,8 @@ pub enum ConfigError {
     },
     #[error("--registry-credentials-file {path}: {reason}")]
     CredentialsFile { path: String, reason: String },
+    #[error("--{flag} {value:?} is not a valid Kubernetes object name")]
+    WebhookName { flag: &'static str, value: String },
 }
 
 impl TryFrom<Args> for ControllerConfig {
@@ -180,6 +220,7 @@ impl TryFrom<Args> for ControllerConfig {
         if !exclude_namespaces.contains(&args.namespace) {
             exclude_namespaces.push(args.namespace.clone());
         }
+        let admission = admission_settings(&args)?;
         let rollout = match (args.rollout, args.restore_originals) {
             (true, _) => RolloutMode::Rollout,
             (false, true) => RolloutMode::RestoreOriginals,
@@ -210,6 +251,7 @@ impl TryFrom<Args> for ControllerConfig {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(default_identity),
             leader_election: !args.no_leader_election,
+            admission,
         })
     }
 }
@@ -274,6 +316,36 @@ impl Default for LeaseTimings {
             retry_period: Duration::from_secs(2),
         }
     }
+}
+
+/// The webhook flags, names checked (a Service name is a DNS label; a Secret and a webhook
+/// configuration name are DNS subdomains).
+fn admission_settings(args: &Args) -> Result<AdmissionSettings, ConfigError> {
+    let check = |flag: &'static str, value: &str, ok: fn(&str) -> bool| {
+        if ok(value) {
+            Ok(value.to_string())
+        } else {
+            Err(ConfigError::WebhookName {
+                flag,
+                value: value.to_string(),
+            })
+        }
+    };
+    Ok(AdmissionSettings {
+        mode: args.admission,
+        addr: args.webhook_addr,
+        service: check(
+            "webhook-service",
+            &args.webhook_service,
+            crate::naming::is_dns_label,
+        )?,
+        configuration: check(
+            "webhook-configuration",
+            &args.webhook_configuration,
+            is_dns_subdomain,
+        )?,
+        secret: check("webhook-secret", &args.webhook_secret, is_dns_subdomain)?,
+    })
 }
 
 /// `host[:port][/prefix]` as the copier's backup naming: backups are pushed to
@@ -449,6 +521,46 @@ mod tests {
                 "--restore-originals"
             ])
             .is_err()
+        );
+    }
+
+    #[test]
+    fn admission_flags_default_to_off_and_are_checked() {
+        let c = config(&["--backup-registry", "r.local"]).unwrap();
+        assert_eq!(
+            c.admission,
+            AdmissionSettings {
+                mode: AdmissionMode::Off,
+                addr: "0.0.0.0:9443".parse().unwrap(),
+                service: "image-backup-webhook".into(),
+                configuration: "image-backup".into(),
+                secret: "image-backup-webhook-tls".into(),
+            }
+        );
+        let c = config(&[
+            "--backup-registry",
+            "r.local",
+            "--admission",
+            "failover",
+            "--webhook-addr",
+            "127.0.0.1:8443",
+            "--webhook-configuration",
+            "image-backup-model-app",
+        ])
+        .unwrap();
+        assert_eq!(c.admission.mode, AdmissionMode::Failover);
+        assert_eq!(c.admission.addr.port(), 8443);
+        assert_eq!(c.admission.configuration, "image-backup-model-app");
+        assert_eq!(
+            config(&["--backup-registry", "r.local", "--webhook-service", "a.b"]).unwrap_err(),
+            ConfigError::WebhookName {
+                flag: "webhook-service",
+                value: "a.b".into()
+            }
+        );
+        assert!(
+            Cli::try_parse_from(["t", "--backup-registry", "r", "--admission", "sometimes"])
+                .is_err()
         );
     }
 

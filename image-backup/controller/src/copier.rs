@@ -133,33 +133,49 @@ impl RegistryCopier {
     }
 
     fn copier_for(&self, credentials: &[DockerConfig]) -> Result<Copier, CopyError> {
-        use sha2::{Digest, Sha256};
-        let key = if credentials.is_empty() {
-            Vec::new()
-        } else {
-            let mut hasher = Sha256::new();
-            for c in credentials {
-                hasher.update((c.0.len() as u64).to_le_bytes());
-                hasher.update(&c.0);
-            }
-            hasher.finalize().to_vec()
-        };
+        let key = credentials_key(credentials);
         let mut copiers = self.copiers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(copier) = copiers.get(&key) {
             return Ok(copier.clone());
         }
         let mut options = self.options.clone();
-        // Earlier documents win: merge from the last one, each merge overriding.
-        for config in credentials.iter().rev() {
-            let store = CredentialStore::from_dockerconfigjson_secret(&config.0).map_err(|e| {
+        options
+            .client
+            .credentials
+            .merge(credential_store(credentials).map_err(|e| {
                 CopyError::new(CopyErrorKind::Auth, format!("registry credentials: {e}"))
-            })?;
-            options.client.credentials.merge(store);
-        }
+            })?);
         let copier = Copier::new(options).map_err(copy_error)?;
         copiers.insert(key, copier.clone());
         Ok(copier)
     }
+}
+
+/// A short key for a list of credential documents (empty for none), to keep one registry
+/// client per distinct list.
+pub(crate) fn credentials_key(credentials: &[DockerConfig]) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    if credentials.is_empty() {
+        return Vec::new();
+    }
+    let mut hasher = Sha256::new();
+    for c in credentials {
+        hasher.update((c.0.len() as u64).to_le_bytes());
+        hasher.update(&c.0);
+    }
+    hasher.finalize().to_vec()
+}
+
+/// The credentials of `credentials` in one store, earlier documents winning.
+pub(crate) fn credential_store(
+    credentials: &[DockerConfig],
+) -> Result<CredentialStore, image_backup_copier::auth::CredentialsError> {
+    let mut store = CredentialStore::new();
+    // Merge from the last one, each merge overriding.
+    for config in credentials.iter().rev() {
+        store.merge(CredentialStore::from_dockerconfigjson_secret(&config.0)?);
+    }
+    Ok(store)
 }
 
 fn copy_error(error: image_backup_copier::Error) -> CopyError {

@@ -25,6 +25,7 @@ use proto::image_backup::v1 as pb;
 use proto::image_backup::v1::image_backup_service_server::ImageBackupService;
 use tonic::{Request, Response, Status};
 
+use crate::admission::{Journal, Mode};
 use crate::context::{Context, RolloutMode};
 use crate::crd::{ImageBackup, MANAGER, Phase, RETRY_ANNOTATION};
 use crate::http::Readiness;
@@ -40,11 +41,22 @@ pub use proto::image_backup::v1::image_backup_service_server::ImageBackupService
 pub struct BackupApi {
     ctx: Arc<Context>,
     readiness: Readiness,
+    admissions: Arc<Journal>,
 }
 
 impl BackupApi {
     pub fn new(ctx: Arc<Context>, readiness: Readiness) -> Self {
-        Self { ctx, readiness }
+        Self {
+            ctx,
+            readiness,
+            admissions: Arc::new(Journal::new(Mode::Off)),
+        }
+    }
+
+    /// Answers `ListAdmissions` from `journal` (this replica's admission webhook).
+    pub fn with_admissions(mut self, journal: Arc<Journal>) -> Self {
+        self.admissions = journal;
+        self
     }
 
     pub fn into_server(self) -> ImageBackupServiceServer<Self> {
@@ -262,10 +274,35 @@ impl ImageBackupService for BackupApi {
 
     async fn list_admissions(
         &self,
-        _: Request<pb::ListAdmissionsRequest>,
+        request: Request<pb::ListAdmissionsRequest>,
     ) -> Result<Response<pb::ListAdmissionsResponse>, Status> {
-        // Placeholder until the admission webhook lands (issue 16).
-        Err(Status::unimplemented("the admission webhook is not built yet"))
+        // This replica's own record: no cache involved, so no readiness needed.
+        let limit = request.into_inner().limit as usize;
+        let (pods_admitted, images_rewritten) = self.admissions.totals();
+        let decisions = self
+            .admissions
+            .recent(limit)
+            .into_iter()
+            .map(|e| pb::AdmissionDecision {
+                time: Some(prost_types::Timestamp {
+                    seconds: e.time.as_second(),
+                    nanos: e.time.subsec_nanosecond(),
+                }),
+                namespace: e.namespace,
+                pod: e.pod,
+                container: e.container,
+                original: e.original,
+                image: e.image,
+                reason: e.reason,
+                rewritten: e.rewritten,
+            })
+            .collect();
+        Ok(Response::new(pb::ListAdmissionsResponse {
+            mode: self.admissions.mode().as_str().to_string(),
+            decisions,
+            pods_admitted,
+            images_rewritten,
+        }))
     }
 }
 
@@ -616,6 +653,59 @@ mod tests {
             kinds([a.name_any()].into(), false).await,
             [(Updated, a.spec.image.clone())]
         );
+    }
+
+    #[tokio::test]
+    async fn list_admissions_newest_first_with_totals() {
+        use crate::admission::journal::Entry;
+        let f = fixture(settings());
+        let journal = Arc::new(Journal::new(Mode::Failover));
+        let entry = |pod: &str, rewritten: bool| Entry {
+            time: k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+            namespace: "apps".into(),
+            pod: pod.into(),
+            container: "main".into(),
+            original: "nginx:1".into(),
+            image: if rewritten {
+                "b/nginx@sha256:1".into()
+            } else {
+                "nginx:1".into()
+            },
+            reason: if rewritten {
+                "unavailable: timeout".into()
+            } else {
+                "available".into()
+            },
+            rewritten,
+        };
+        journal.admitted(vec![entry("a-", false)]);
+        journal.admitted(vec![entry("b-", true)]);
+        journal.admitted(vec![]);
+        // Not ready: admissions are this replica's own record and are served anyway.
+        let mut client =
+            serve(BackupApi::new(f.ctx.clone(), Readiness::default()).with_admissions(journal))
+                .await;
+        let all = client
+            .list_admissions(pb::ListAdmissionsRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(all.mode, "failover");
+        assert_eq!((all.pods_admitted, all.images_rewritten), (3, 1));
+        let pods: Vec<_> = all
+            .decisions
+            .iter()
+            .map(|d| (d.pod.as_str(), d.rewritten))
+            .collect();
+        assert_eq!(pods, [("b-", true), ("a-", false)]);
+        assert_eq!(all.decisions[0].reason, "unavailable: timeout");
+        assert_eq!(all.decisions[0].time.unwrap().seconds, 1_700_000_000);
+        let one = client
+            .list_admissions(pb::ListAdmissionsRequest { limit: 1 })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(one.decisions.len(), 1);
     }
 
     #[tokio::test]

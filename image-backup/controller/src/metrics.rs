@@ -21,6 +21,10 @@ pub struct Metrics {
     copies: Family<Labels, Counter>,
     reconcile_errors: Family<Labels, Counter>,
     rollouts: Counter,
+    // Admission webhook.
+    admissions: Family<Labels, Counter>,
+    admission_rewrites: Family<Labels, Counter>,
+    admission_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -55,6 +59,25 @@ impl Default for Metrics {
             "Workloads switched to (or back from) backup images",
             rollouts.clone(),
         );
+        // Admission webhook: pods by outcome, rewritten images by reason, latency 1 ms to 4 s.
+        let admissions = Family::<Labels, Counter>::default();
+        let admission_rewrites = Family::<Labels, Counter>::default();
+        let admission_duration = Histogram::new(exponential_buckets(0.001, 2.0, 13));
+        registry.register(
+            "admissions",
+            "Pods admitted by the webhook, by outcome",
+            admissions.clone(),
+        );
+        registry.register(
+            "admission_rewrites",
+            "Pod images rewritten to their backups, by reason",
+            admission_rewrites.clone(),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer an admission review",
+            admission_duration.clone(),
+        );
         Self {
             registry,
             backups,
@@ -63,6 +86,9 @@ impl Default for Metrics {
             copies,
             reconcile_errors,
             rollouts,
+            admissions,
+            admission_rewrites,
+            admission_duration,
         }
     }
 }
@@ -81,6 +107,19 @@ impl Metrics {
 
     pub fn rollout(&self) {
         self.rollouts.inc();
+    }
+
+    /// One admission review answered, with its outcome.
+    pub fn admission(&self, outcome: &'static str, seconds: f64) {
+        self.admissions.get_or_create(&[("outcome", outcome)]).inc();
+        self.admission_duration.observe(seconds);
+    }
+
+    /// One pod image rewritten to its backup.
+    pub fn admission_rewrite(&self, reason: &'static str) {
+        self.admission_rewrites
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     /// The text exposition, with the phase gauge recomputed from `backups`.
@@ -111,6 +150,8 @@ mod tests {
         let metrics = Metrics::default();
         metrics.copy_finished(true, 1234, 1.5);
         metrics.reconcile_error("kube");
+        metrics.admission("rewritten", 0.002);
+        metrics.admission_rewrite("timeout");
         let mut done = ImageBackup::new(
             "a",
             ImageBackupSpec {
@@ -137,6 +178,9 @@ mod tests {
             "image_backup_bytes_copied_total 1234",
             r#"image_backup_reconcile_errors_total{kind="kube"} 1"#,
             "image_backup_copy_duration_seconds_count 1",
+            r#"image_backup_admissions_total{outcome="rewritten"} 1"#,
+            r#"image_backup_admission_rewrites_total{reason="timeout"} 1"#,
+            "image_backup_admission_duration_seconds_count 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
         }

@@ -120,7 +120,7 @@ fn set_originals(
 }
 
 /// JSON pointer escaping (RFC 6901).
-fn escape(key: &str) -> String {
+pub(crate) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 

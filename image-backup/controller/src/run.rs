@@ -257,8 +257,16 @@ pub async fn run_with(
     });
 
     tracing::info!(addr = %grpc_addr, "serving the ImageBackupService gRPC API");
+    // The admission webhook (`--admission`): served by every replica, not only the leader.
+    let journal = Arc::new(crate::admission::Journal::new(config.admission.mode));
+    if config.admission.mode != crate::admission::Mode::Off {
+        let admission_stop = stop.clone().cancelled_owned();
+        let admission =
+            crate::admission::serve(ctx.clone(), &config, journal.clone(), admission_stop);
+        parts.spawn("the admission webhook", admission);
+    }
     let grpc_stop = stop.clone().cancelled_owned();
-    let api = BackupApi::new(ctx.clone(), readiness);
+    let api = BackupApi::new(ctx.clone(), readiness).with_admissions(journal);
     parts.spawn("the gRPC server", async move {
         tonic::transport::Server::builder()
             .add_service(api.into_server())

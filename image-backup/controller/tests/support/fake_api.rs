@@ -624,3 +624,16 @@ fn watch(api: FakeApi, target: Target, q: HashMap<String, String>) -> Response {
         .body(Body::from_stream(stream))
         .unwrap()
 }
+
+// Added for the admission webhook's tests (issue 16).
+
+pub fn secrets() -> Kind {
+    kind("/api/v1", "secrets")
+}
+
+pub fn mutating_webhook_configurations() -> Kind {
+    kind(
+        "/apis/admissionregistration.k8s.io/v1",
+        "mutatingwebhookconfigurations",
+    )
+}

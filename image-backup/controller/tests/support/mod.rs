@@ -1,2 +1,3 @@
+pub mod admission;
 pub mod fake_api;
 pub mod objects;
