@@ -71,3 +71,47 @@ pub mod cloudcasa {
         model.deploy(APP, spec)
     }
 }
+
+/// The image-backup charm as the tests of it deploy it: its hooks reach a fake controller
+/// (`image_backup_charm::testing`) at the address `integration_tests::image_backup` reads.
+pub mod image_backup {
+    use super::*;
+    use image_backup_charm::testing::{ControllerServer, FakeController};
+    use integration_tests::image_backup::CONTROLLER_API_ENV;
+
+    pub const APP: &str = "image-backup";
+    pub const UNIT: &str = "image-backup/0";
+    /// The workload image the `controller-image` resource names.
+    pub const WORKLOAD_IMAGE: &str = "ghcr.io/example/image-backup:1.0";
+
+    pub fn charm() -> PathBuf {
+        pack(
+            "../image-backup/charm",
+            env!("CARGO_BIN_EXE_charm-image-backup"),
+        )
+    }
+
+    /// `juju deploy image-backup --resource controller-image=...`, with `env` for its hooks
+    /// and `controller` served for them; the server lives as long as the returned value.
+    pub fn deploy(
+        model: &mut Model,
+        controller: &FakeController,
+        env: &[(&str, &str)],
+    ) -> Result<ControllerServer, ModelError> {
+        let server = controller.serve();
+        let resource =
+            integration_tests::resource::oci_image(model.dir(), "controller-image", WORKLOAD_IMAGE)
+                .map_err(|source| ModelError::Io {
+                    context: "writing the controller-image resource".into(),
+                    source,
+                })?;
+        let mut spec = Deploy::new(charm())
+            .resource("controller-image", resource)
+            .env(CONTROLLER_API_ENV, &server.address);
+        for (k, v) in env {
+            spec = spec.env(k, v);
+        }
+        model.deploy(APP, spec)?;
+        Ok(server)
+    }
+}
