@@ -187,7 +187,7 @@ impl<P: Platform> ImageBackupCharm<P> {
         };
         Ok(match applied {
             Ok(Outcome::Done) => {
-                tracing::info!("applied the controller's CRD and RBAC");
+                tracing::info!(admission = admission.as_str(), "applied the controller's CRD and RBAC");
                 model.store(APPLIED_KEY, &fingerprint)?;
                 ClusterState::Fine
             }
@@ -196,7 +196,7 @@ impl<P: Platform> ImageBackupCharm<P> {
                 object,
                 message,
             }) => {
-                tracing::warn!(%object, %message, "applying the controller's CRD and RBAC was refused");
+                tracing::warn!(verb = verb.as_str(), %object, %message, "changing the controller's cluster objects was refused");
                 ClusterState::Forbidden {
                     verb,
                     object,
@@ -204,7 +204,7 @@ impl<P: Platform> ImageBackupCharm<P> {
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "applying the controller's CRD and RBAC failed");
+                tracing::warn!(error = %e, "changing the controller's cluster objects failed");
                 ClusterState::Failed(e.to_string())
             }
         })

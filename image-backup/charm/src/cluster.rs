@@ -14,7 +14,7 @@
 //!   most clusters should grant, and an operator can bind the applied ClusterRole
 //!   `<model>-<app>-controller-pull-secrets` by hand;
 //! - with pod admission on ([`crate::admission`]), the webhook's Service and
-//!   MutatingWebhookConfiguration and the manifests' `*-admission` roles (the webhook
+//!   MutatingWebhookConfiguration and the manifests' `*-webhook` roles (the webhook
 //!   configuration and the certificate Secret they name become this application's) are applied
 //!   after the rest, the configuration last so that the API server calls nothing that is not
 //!   there yet; with admission off they are deleted (deleting what is absent is fine), the
@@ -54,7 +54,7 @@ pub const FIELD_MANAGER: &str = "image-backup-charm";
 const MANIFEST_PREFIX: &str = "image-backup-controller";
 
 /// The name suffix of the manifests' roles and bindings that only pod admission needs.
-const ADMISSION_SUFFIX: &str = "-admission";
+const ADMISSION_SUFFIX: &str = "-webhook";
 
 /// What the manifests' admission roles call the webhook's objects (the controller's flag
 /// defaults); rewritten to this application's [`WebhookNames`].
@@ -456,6 +456,32 @@ mod tests {
         // The rest is the same either way.
         assert_eq!(off.cluster_roles, failover.cluster_roles);
         assert_eq!(off.role_bindings, failover.role_bindings);
+    }
+
+    #[test]
+    fn admission_rules_name_this_applications_webhook_objects() {
+        let owner = Owner {
+            model: "prod".into(),
+            app: "backups".into(),
+        };
+        let d = Desired::with_admission(&owner, false, AdmissionMode::Failover).unwrap();
+        let mut rules = vec![PolicyRule {
+            resource_names: Some(
+                ["image-backup", "image-backup-webhook-tls", "image-backup-registry"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
+            ..PolicyRule::default()
+        }];
+        d.admission.own(&mut rules);
+        assert_eq!(
+            rules[0].resource_names.as_deref().unwrap(),
+            [
+                "image-backup-prod-backups",
+                "backups-webhook-tls",
+                "image-backup-registry"
+            ]
+        );
     }
 
     #[test]

@@ -94,6 +94,8 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
     assert_eq!(out.action_results["admission.mode"], "failover");
     assert_eq!(out.action_results["admission.pods-admitted"], "3");
     assert_eq!(out.action_results["admission.images-rewritten"], "2");
+    let nginx = format!("reg.example:5000/backups/docker.io/library/nginx@{DIGEST}");
+    let agent = format!("reg.example:5000/backups/ghcr.io/acme/agent@{DIGEST}");
     let recent: Vec<Vec<&str>> = out.action_results["admission.recent"]
         .lines()
         .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
@@ -108,7 +110,7 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
                 "shop-2",
                 "main",
                 "docker.io/library/nginx:1.27",
-                &format!("reg.example:5000/backups/docker.io/library/nginx@{DIGEST}"),
+                nginx.as_str(),
                 "unavailable: registry unreachable",
             ],
             vec![
@@ -117,7 +119,7 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
                 "agent-x",
                 "main",
                 "ghcr.io/acme/agent:1",
-                &format!("reg.example:5000/backups/ghcr.io/acme/agent@{DIGEST}"),
+                agent.as_str(),
                 "unavailable: 429",
             ],
             vec![

@@ -90,7 +90,7 @@ fn enabling_applies_the_webhook_last_and_tells_the_controller() {
     // is not there yet.
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths[paths.len() - 2..], [SERVICE_PATH, CONFIGURATION_PATH]);
-    let rbac_admission = paths.iter().position(|p| p.ends_with("-admission"));
+    let rbac_admission = paths.iter().position(|p| p.ends_with("-controller-webhook"));
     if let Some(i) = rbac_admission {
         assert!(i < paths.len() - 2, "{paths:?}");
     }

@@ -670,7 +670,10 @@ fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac_and_webhoo
             "image-backup-webhook<services",
         ]
     );
-    let admission_rbac = deleted.iter().filter(|d| d.contains("-admission<")).count();
+    let admission_rbac = deleted[2..]
+        .iter()
+        .filter(|d| d.contains("-controller-webhook<"))
+        .count();
     assert_eq!(
         deleted[2 + admission_rbac..],
         [
