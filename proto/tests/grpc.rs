@@ -11,9 +11,10 @@ use proto::image_backup::v1::image_backup_service_server::{
     ImageBackupService, ImageBackupServiceServer,
 };
 use proto::image_backup::v1::{
-    Backup, BackupEvent, BackupEventKind, BackupNowRequest, BackupNowResponse, BackupPhase,
-    GetBackupRequest, ListBackupsRequest, ListBackupsResponse, RestoreOriginalsRequest,
-    RestoreOriginalsResponse, RestoredWorkload, WatchBackupsRequest, check_image,
+    AdmissionDecision, Backup, BackupEvent, BackupEventKind, BackupNowRequest, BackupNowResponse,
+    BackupPhase, GetBackupRequest, ListAdmissionsRequest, ListAdmissionsResponse,
+    ListBackupsRequest, ListBackupsResponse, RestoreOriginalsRequest, RestoreOriginalsResponse,
+    RestoredWorkload, WatchBackupsRequest, check_image,
 };
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::{BroadcastStream, TcpListenerStream};
@@ -181,6 +182,47 @@ impl ImageBackupService for FakeController {
                 name: "web".into(),
                 images: vec!["nginx:1.27".into()],
             }],
+        }))
+    }
+
+    async fn list_admissions(
+        &self,
+        request: Request<ListAdmissionsRequest>,
+    ) -> Result<Response<ListAdmissionsResponse>, Status> {
+        let decision = |pod: &str, rewritten: bool| AdmissionDecision {
+            time: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 0,
+            }),
+            namespace: "shop".into(),
+            pod: pod.into(),
+            container: "web".into(),
+            original: "nginx:1.27".into(),
+            image: if rewritten {
+                format!("backup.example.com/nginx@{DIGEST}")
+            } else {
+                "nginx:1.27".into()
+            },
+            reason: if rewritten {
+                "unavailable: manifest unknown".into()
+            } else {
+                "available".into()
+            },
+            rewritten,
+        };
+        let limit = match request.into_inner().limit {
+            0 => usize::MAX,
+            n => n as usize,
+        };
+        let decisions = [decision("web-2", true), decision("web-1", false)]
+            .into_iter()
+            .take(limit)
+            .collect();
+        Ok(Response::new(ListAdmissionsResponse {
+            mode: "failover".into(),
+            decisions,
+            pods_admitted: 2,
+            images_rewritten: 1,
         }))
     }
 }
@@ -355,6 +397,22 @@ async fn client_and_server_talk_over_loopback() {
         .unwrap()
         .into_inner();
     assert_eq!(restored.workloads[0].namespace, "default");
+
+    let admissions = client
+        .list_admissions(ListAdmissionsRequest { limit: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(admissions.mode, "failover");
+    assert_eq!(
+        (admissions.pods_admitted, admissions.images_rewritten),
+        (2, 1)
+    );
+    let [newest] = admissions.decisions.as_slice() else {
+        panic!("limit 1 gives one decision: {:?}", admissions.decisions);
+    };
+    assert!(newest.rewritten);
+    assert_eq!(newest.image, format!("backup.example.com/nginx@{DIGEST}"));
 
     drop(events);
     stop.send(()).unwrap();

@@ -259,6 +259,14 @@ impl ImageBackupService for BackupApi {
         });
         Ok(Response::new(pb::RestoreOriginalsResponse { workloads }))
     }
+
+    async fn list_admissions(
+        &self,
+        _: Request<pb::ListAdmissionsRequest>,
+    ) -> Result<Response<pb::ListAdmissionsResponse>, Status> {
+        // Placeholder until the admission webhook lands (issue 16).
+        Err(Status::unimplemented("the admission webhook is not built yet"))
+    }
 }
 
 /// Turns a watch on `ImageBackup` objects into API events, for the objects in `names` (all when

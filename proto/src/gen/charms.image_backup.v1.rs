@@ -169,6 +169,51 @@ pub struct RestoredWorkload {
     #[prost(string, repeated, tag = "4")]
     pub images: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListAdmissionsRequest {
+    /// At most this many decisions, newest first; the controller's own cap when 0.
+    #[prost(uint32, tag = "1")]
+    pub limit: u32,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListAdmissionsResponse {
+    /// The admission mode the controller runs with: "off", "failover" or "always".
+    #[prost(string, tag = "1")]
+    pub mode: ::prost::alloc::string::String,
+    /// Recent pod images the webhook rewrote or kept, newest first. Only decisions about images
+    /// that have a backup are recorded; a replica remembers a bounded number of them.
+    #[prost(message, repeated, tag = "2")]
+    pub decisions: ::prost::alloc::vec::Vec<AdmissionDecision>,
+    /// Totals since the replica started.
+    #[prost(uint64, tag = "3")]
+    pub pods_admitted: u64,
+    #[prost(uint64, tag = "4")]
+    pub images_rewritten: u64,
+}
+/// What the webhook decided for one image of one pod.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AdmissionDecision {
+    #[prost(message, optional, tag = "1")]
+    pub time: ::core::option::Option<::prost_types::Timestamp>,
+    #[prost(string, tag = "2")]
+    pub namespace: ::prost::alloc::string::String,
+    /// The pod's name, or its generateName prefix when the name is not set yet at admission.
+    #[prost(string, tag = "3")]
+    pub pod: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub container: ::prost::alloc::string::String,
+    /// The image the pod asked for.
+    #[prost(string, tag = "5")]
+    pub original: ::prost::alloc::string::String,
+    /// The image it was admitted with (the digest-pinned backup when rewritten).
+    #[prost(string, tag = "6")]
+    pub image: ::prost::alloc::string::String,
+    /// Why: "unavailable: <cause>" or "always" for a rewrite; "available" for a kept image.
+    #[prost(string, tag = "7")]
+    pub reason: ::prost::alloc::string::String,
+    #[prost(bool, tag = "8")]
+    pub rewritten: bool,
+}
 /// Where a backup is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -488,6 +533,36 @@ pub mod image_backup_service_client {
                 );
             self.inner.unary(req, path, codec).await
         }
+        /// What pod admission (the mutating webhook) did lately on this replica, newest first.
+        pub async fn list_admissions(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListAdmissionsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAdmissionsResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/charms.image_backup.v1.ImageBackupService/ListAdmissions",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new(
+                        "charms.image_backup.v1.ImageBackupService",
+                        "ListAdmissions",
+                    ),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -545,6 +620,14 @@ pub mod image_backup_service_server {
             request: tonic::Request<super::RestoreOriginalsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::RestoreOriginalsResponse>,
+            tonic::Status,
+        >;
+        /// What pod admission (the mutating webhook) did lately on this replica, newest first.
+        async fn list_admissions(
+            &self,
+            request: tonic::Request<super::ListAdmissionsRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListAdmissionsResponse>,
             tonic::Status,
         >;
     }
@@ -846,6 +929,52 @@ pub mod image_backup_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = RestoreOriginalsSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/charms.image_backup.v1.ImageBackupService/ListAdmissions" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListAdmissionsSvc<T: ImageBackupService>(pub Arc<T>);
+                    impl<
+                        T: ImageBackupService,
+                    > tonic::server::UnaryService<super::ListAdmissionsRequest>
+                    for ListAdmissionsSvc<T> {
+                        type Response = super::ListAdmissionsResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListAdmissionsRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ImageBackupService>::list_admissions(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListAdmissionsSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
