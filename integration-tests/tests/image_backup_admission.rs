@@ -141,7 +141,11 @@ fn enable_switch_and_disable_reach_every_unit() {
                 message,
                 "invalid config: admission: \"sometimes\" is not one of off, failover, always"
             );
-            assert_eq!(b.admission_env(unit), webhook_env("always"), "{unit}: left alone");
+            assert_eq!(
+                b.admission_env(unit),
+                webhook_env("always"),
+                "{unit}: left alone"
+            );
         }
 
         b.admission("off");
@@ -210,7 +214,10 @@ fn list_backups_shows_what_admission_did() {
                 && rows[1].ends_with("unavailable: manifest 404"),
             "newest first, with its backup: {recent}"
         );
-        assert!(rows[2].contains("shop-1") && rows[2].ends_with("available"), "{recent}");
+        assert!(
+            rows[2].contains("shop-1") && rows[2].ends_with("available"),
+            "{recent}"
+        );
         (listed.results, b.status(UNIT).0)
     });
 }
@@ -220,13 +227,17 @@ fn list_backups_shows_what_admission_did() {
 #[test]
 fn webhook_on_the_kubeconfig_cluster() {
     let Some(kubeconfig) = std::env::var_os("KUBECONFIG") else {
-        say("SKIPPED the webhook's Service and configuration: KUBECONFIG is not set, no cluster to test against");
+        say(
+            "SKIPPED the webhook's Service and configuration: KUBECONFIG is not set, no cluster to test against",
+        );
         return;
     };
     let kubeconfig = kubeconfig.to_string_lossy().into_owned();
     let cluster = live::Cluster::connect();
     if let Some(refusal) = cluster.foreign_objects() {
-        say(&format!("SKIPPED the webhook's Service and configuration: {refusal}"));
+        say(&format!(
+            "SKIPPED the webhook's Service and configuration: {refusal}"
+        ));
         return;
     }
     cluster.ensure_namespace();
@@ -356,7 +367,10 @@ mod live {
             .map(|(_, name)| name)
             .collect();
             (!foreign.is_empty()).then(|| {
-                format!("{} exist and were not made by this test", foreign.join(", "))
+                format!(
+                    "{} exist and were not made by this test",
+                    foreign.join(", ")
+                )
             })
         }
 
@@ -417,12 +431,18 @@ mod live {
 
         pub fn missing(&self) -> Vec<String> {
             let objects = self.objects().into_iter();
-            objects.filter(|(_, found)| !found).map(|(o, _)| o).collect()
+            objects
+                .filter(|(_, found)| !found)
+                .map(|(o, _)| o)
+                .collect()
         }
 
         pub fn present(&self) -> Vec<String> {
             let objects = self.objects().into_iter();
-            objects.filter(|(_, found)| *found).map(|(o, _)| o).collect()
+            objects
+                .filter(|(_, found)| *found)
+                .map(|(o, _)| o)
+                .collect()
         }
 
         /// Waits, bounded, for every admission object to be gone (a real cluster may take a
@@ -449,10 +469,7 @@ mod live {
             let a = &self.desired.admission;
             let service = self.get(self.services(), &a.names.service).unwrap();
             let spec = service.spec.unwrap();
-            assert_eq!(
-                spec.selector.unwrap()["app.kubernetes.io/name"],
-                super::APP
-            );
+            assert_eq!(spec.selector.unwrap()["app.kubernetes.io/name"], super::APP);
             let port = &spec.ports.unwrap()[0];
             assert_eq!(port.port, 443);
             assert_eq!(

@@ -160,14 +160,17 @@ pub fn admission_results(response: Result<ListAdmissionsResponse, ApiError>) -> 
 pub fn admissions_table(decisions: &[AdmissionDecision]) -> String {
     let rows = decisions.iter().map(|d| {
         vec![
-            d.time.as_ref().map_or_else(|| "-".into(), |t| {
-                // RFC 3339 to the second: the nanoseconds say nothing to a reader.
-                let time = t.to_string();
-                match time.split_once('.') {
-                    Some((seconds, _)) => format!("{seconds}Z"),
-                    None => time,
-                }
-            }),
+            d.time.as_ref().map_or_else(
+                || "-".into(),
+                |t| {
+                    // RFC 3339 to the second: the nanoseconds say nothing to a reader.
+                    let time = t.to_string();
+                    match time.split_once('.') {
+                        Some((seconds, _)) => format!("{seconds}Z"),
+                        None => time,
+                    }
+                },
+            ),
             d.namespace.clone(),
             or_dash(&d.pod),
             or_dash(&d.container),

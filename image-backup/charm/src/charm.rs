@@ -187,7 +187,10 @@ impl<P: Platform> ImageBackupCharm<P> {
         };
         Ok(match applied {
             Ok(Outcome::Done) => {
-                tracing::info!(admission = admission.as_str(), "applied the controller's CRD and RBAC");
+                tracing::info!(
+                    admission = admission.as_str(),
+                    "applied the controller's CRD and RBAC"
+                );
                 model.store(APPLIED_KEY, &fingerprint)?;
                 ClusterState::Fine
             }

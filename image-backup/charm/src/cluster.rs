@@ -142,7 +142,12 @@ impl Desired {
             .into_iter()
             .chain(documents(RBAC_YAML)?);
         for (index, doc) in docs.enumerate() {
-            let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+            let kind = doc
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let kind = kind.as_str();
             let for_admission = doc
                 .get("metadata")
                 .and_then(|m| m.get("name"))
@@ -467,9 +472,13 @@ mod tests {
         let d = Desired::with_admission(&owner, false, AdmissionMode::Failover).unwrap();
         let mut rules = vec![PolicyRule {
             resource_names: Some(
-                ["image-backup", "image-backup-webhook-tls", "image-backup-registry"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "image-backup",
+                    "image-backup-webhook-tls",
+                    "image-backup-registry",
+                ]
+                .map(String::from)
+                .to_vec(),
             ),
             ..PolicyRule::default()
         }];

@@ -265,7 +265,9 @@ impl ImageBackupService for FakeController {
             response.mode = "off".into();
         }
         let newest = |d: &AdmissionDecision| d.time.as_ref().map(|t| (t.seconds, t.nanos));
-        response.decisions.sort_by_key(|d| std::cmp::Reverse(newest(d)));
+        response
+            .decisions
+            .sort_by_key(|d| std::cmp::Reverse(newest(d)));
         if limit > 0 {
             response.decisions.truncate(limit as usize);
         }

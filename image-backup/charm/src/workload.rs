@@ -379,7 +379,10 @@ mod tests {
 
         // Another mode is another service definition: `apply` replans.
         let always = with_admission(plain, AdmissionMode::Always, &names());
-        assert_eq!(always.services[SERVICE].environment[ADMISSION_ENV], "always");
+        assert_eq!(
+            always.services[SERVICE].environment[ADMISSION_ENV],
+            "always"
+        );
         assert_ne!(always.services[SERVICE], failover.services[SERVICE]);
     }
 

@@ -78,7 +78,13 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
     controller.admitted(
         "failover",
         [
-            decision(1_000, "web", "shop-1", "docker.io/library/nginx:1.27", "available"),
+            decision(
+                1_000,
+                "web",
+                "shop-1",
+                "docker.io/library/nginx:1.27",
+                "available",
+            ),
             decision(
                 3_000,
                 "web",
@@ -86,7 +92,13 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
                 "docker.io/library/nginx:1.27",
                 "unavailable: registry unreachable",
             ),
-            decision(2_000, "ops", "agent-x", "ghcr.io/acme/agent:1", "unavailable: 429"),
+            decision(
+                2_000,
+                "ops",
+                "agent-x",
+                "ghcr.io/acme/agent:1",
+                "unavailable: 429",
+            ),
         ],
     );
     let out = run("list-backups", json!({}));
@@ -98,12 +110,25 @@ fn list_backups_shows_what_admission_did_lately_newest_first() {
     let agent = format!("reg.example:5000/backups/ghcr.io/acme/agent@{DIGEST}");
     let recent: Vec<Vec<&str>> = out.action_results["admission.recent"]
         .lines()
-        .map(|l| l.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect())
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
         .collect();
     assert_eq!(
         recent,
         [
-            vec!["TIME", "NAMESPACE", "POD", "CONTAINER", "IMAGE", "ADMITTED-AS", "REASON"],
+            vec![
+                "TIME",
+                "NAMESPACE",
+                "POD",
+                "CONTAINER",
+                "IMAGE",
+                "ADMITTED-AS",
+                "REASON"
+            ],
             vec![
                 "1970-01-01T00:50:00Z",
                 "web",

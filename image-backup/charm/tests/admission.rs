@@ -28,7 +28,10 @@ fn leader(mode: &str) -> State {
     State {
         leader: true,
         config: [
-            ("backup-registry".to_string(), ConfigValue::String(REGISTRY.into())),
+            (
+                "backup-registry".to_string(),
+                ConfigValue::String(REGISTRY.into()),
+            ),
             ("admission".to_string(), ConfigValue::String(mode.into())),
         ]
         .into(),
@@ -90,7 +93,9 @@ fn enabling_applies_the_webhook_last_and_tells_the_controller() {
     // is not there yet.
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths[paths.len() - 2..], [SERVICE_PATH, CONFIGURATION_PATH]);
-    let rbac_admission = paths.iter().position(|p| p.ends_with("-controller-webhook"));
+    let rbac_admission = paths
+        .iter()
+        .position(|p| p.ends_with("-controller-webhook"));
     if let Some(i) = rbac_admission {
         assert!(i < paths.len() - 2, "{paths:?}");
     }
@@ -124,7 +129,10 @@ fn enabling_applies_the_webhook_last_and_tells_the_controller() {
     assert_eq!(env[ADMISSION_ENV], "failover");
     assert_eq!(env[WEBHOOK_CONFIGURATION_ENV], CONFIGURATION);
     assert_eq!(env["IMAGE_BACKUP_WEBHOOK_SERVICE"], "image-backup-webhook");
-    assert_eq!(env["IMAGE_BACKUP_WEBHOOK_SECRET"], "image-backup-webhook-tls");
+    assert_eq!(
+        env["IMAGE_BACKUP_WEBHOOK_SECRET"],
+        "image-backup-webhook-tls"
+    );
     assert_eq!(env["IMAGE_BACKUP_WEBHOOK_ADDR"], "0.0.0.0:9443");
     assert!(out.stored.contains_key(APPLIED_KEY));
 
@@ -260,8 +268,7 @@ fn a_bad_mode_blocks_and_touches_neither_the_controller_nor_the_cluster() {
     let seen = kube.requests().len();
 
     let mut bad = set_admission(&on, "sometimes");
-    bad.config
-        .insert("concurrency".into(), ConfigValue::Int(0));
+    bad.config.insert("concurrency".into(), ConfigValue::Int(0));
     let out = ctx().run(Event::ConfigChanged, bad).unwrap();
     assert_eq!(
         out.unit_status,

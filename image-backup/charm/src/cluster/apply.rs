@@ -183,7 +183,12 @@ struct Rbac<'a> {
 
 impl Rbac<'_> {
     /// Bindings first: no moment with a binding to a role that is gone.
-    async fn delete(&self, client: &Client, namespace: &str, results: &mut Vec<Result<(), Failure>>) {
+    async fn delete(
+        &self,
+        client: &Client,
+        namespace: &str,
+        results: &mut Vec<Result<(), Failure>>,
+    ) {
         let c = client;
         delete_each(&Api::all(c.clone()), self.cluster_role_bindings, results).await;
         let bindings = Api::namespaced(c.clone(), namespace);

@@ -12,6 +12,7 @@ use charm_core::Metadata;
 use image_backup_charm::ImageBackupCharm;
 use image_backup_charm::platform::Platform;
 use image_backup_charm::testing::background_runtime;
+#[allow(unused_imports)] // Each test file uses a part.
 pub use image_backup_charm::testing::{DIGEST, FakeController, backup, decision};
 
 /// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
@@ -156,7 +157,9 @@ impl MockKube {
                     http::Response::builder()
                         .status(status)
                         .header("content-type", "application/json")
-                        .body(kube::client::Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .body(kube::client::Body::from(
+                            serde_json::to_vec(&answer).unwrap(),
+                        ))
                         .unwrap(),
                 );
             }
