@@ -66,9 +66,11 @@ impl Bench {
         self.model.config_set(APP, &[("admission", mode)]).unwrap();
     }
 
+    /// The unit's status, the model's temporary directory written `$MODEL`.
     fn status(&self, unit: &str) -> (String, String) {
         let s = self.model.unit_status(unit).unwrap();
-        (s.status, s.message)
+        let dir = self.model.dir().to_str().unwrap();
+        (s.status, s.message.replace(dir, "$MODEL"))
     }
 
     fn service(&self, unit: &str) -> Service {
