@@ -30,6 +30,22 @@ const REGISTRY: &str = "registry.example.com:5000/backups";
 /// The webhook configuration's name for application `image-backup` in the simulator's model.
 const CONFIGURATION: &str = "image-backup-sim-image-backup";
 
+/// A self-signed CA certificate (EC P-256, valid until 2126) standing for the one the
+/// controller makes: an API server may check that a caBundle parses.
+const TEST_CA: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBnjCCAUOgAwIBAgIUPBgDnjlqyBLbgUqIBi1KlA3GbwIwCgYIKoZIzj0EAwIw\n\
+IzEhMB8GA1UEAwwYaW1hZ2UtYmFja3VwLWUyZSB0ZXN0IENBMCAXDTI2MTIwNjEx\n\
+NDk1MloYDzIxMjYxMTEyMTE0OTUyWjAjMSEwHwYDVQQDDBhpbWFnZS1iYWNrdXAt\n\
+ZTJlIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATKpjB8+JxBKOyS\n\
+aRXgJHxHIVjUtSKJBNv8oGZEkaQxEtLr4Hi04sPnDxRAxKKfyDVbuhuO5xXkR9jn\n\
+LhS6Np9yo1MwUTAdBgNVHQ4EFgQUo24M1WbhHGJ0N21ruuxtlrPvrcIwHwYDVR0j\n\
+BBgwFoAUo24M1WbhHGJ0N21ruuxtlrPvrcIwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n\
+hkjOPQQDAgNJADBGAiEA1Xa5ncbAYmBqBKuDUnS4G3sr74LX5yw0LYnc6MM8fRkC\n\
+IQCBx+Pxji1e0i0PMMpD/cBvLpUpO8Qpf6FoQrc1Zf9T2Q==\n\
+-----END CERTIFICATE-----\n\
+";
+
 fn schedules(seed: u64) -> Vec<Schedule> {
     Schedule::all([seed, seed + 1])
 }
@@ -248,7 +264,7 @@ fn webhook_on_the_kubeconfig_cluster() {
 
     // The controller writes its CA as it does (a JSON patch under its own field manager); the
     // charm's next apply (a refresh forces one) leaves it there.
-    let ca = b"-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n";
+    let ca = TEST_CA.as_bytes();
     cluster.write_ca_bundle(ca);
     b.model.upgrade(APP, ib::charm()).unwrap();
     assert_eq!(
