@@ -4,15 +4,20 @@
 //! itself succeeds, as with ops' `event.fail`).
 
 use charm_core::{CharmError, Model};
-use proto::image_backup::v1::{Backup, RestoredWorkload, check_image};
+use proto::image_backup::v1::{
+    AdmissionDecision, Backup, ListAdmissionsResponse, RestoredWorkload, check_image,
+};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::api::{ControllerApi, phase_name};
+use crate::api::{ApiError, ControllerApi, phase_name};
 
 pub const LIST_BACKUPS: &str = "list-backups";
 pub const BACKUP_NOW: &str = "backup-now";
 pub const RESTORE_ORIGINALS: &str = "restore-originals";
+
+/// How many of the latest admission decisions `list-backups` shows.
+pub const RECENT_ADMISSIONS: u32 = 20;
 
 #[derive(Deserialize)]
 struct BackupNowParams {
@@ -35,10 +40,14 @@ pub async fn run(name: &str, model: &Model, api_address: &str) -> Result<(), Cha
                 return Ok(());
             };
             match api.list_backups().await {
-                Ok(backups) => model.set_action_results(json!({
-                    "count": backups.len(),
-                    "backups": backups_table(&backups),
-                }))?,
+                Ok(backups) => {
+                    let admission = api.list_admissions(RECENT_ADMISSIONS).await;
+                    model.set_action_results(json!({
+                        "count": backups.len(),
+                        "backups": backups_table(&backups),
+                        "admission": admission_results(admission),
+                    }))?
+                }
                 Err(e) => model.fail_action(e.to_string())?,
             }
         }
@@ -126,6 +135,68 @@ pub fn workloads_table(workloads: &[RestoredWorkload]) -> String {
     table(&["KIND", "NAMESPACE", "NAME", "IMAGES"], rows)
 }
 
+/// `admission.mode`, and unless it is off, `admission.pods-admitted`,
+/// `admission.images-rewritten` and `admission.recent` (a table, newest first). A controller
+/// that cannot say (an older one, or one that is not ready) does not fail the listing of
+/// backups: `admission.error` says why.
+pub fn admission_results(response: Result<ListAdmissionsResponse, ApiError>) -> Value {
+    let r = match response {
+        Ok(r) => r,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    if r.mode == "off" && r.decisions.is_empty() {
+        return json!({ "mode": "off" });
+    }
+    json!({
+        "mode": r.mode,
+        "pods-admitted": r.pods_admitted,
+        "images-rewritten": r.images_rewritten,
+        "recent": admissions_table(&r.decisions),
+    })
+}
+
+/// `TIME  NAMESPACE  POD  CONTAINER  IMAGE  ADMITTED-AS  REASON`: `ADMITTED-AS` is the
+/// backup the image was rewritten to, `-` when it was kept.
+pub fn admissions_table(decisions: &[AdmissionDecision]) -> String {
+    let rows = decisions.iter().map(|d| {
+        vec![
+            d.time.as_ref().map_or_else(
+                || "-".into(),
+                |t| {
+                    // RFC 3339 to the second: the nanoseconds say nothing to a reader.
+                    let time = t.to_string();
+                    match time.split_once('.') {
+                        Some((seconds, _)) => format!("{seconds}Z"),
+                        None => time,
+                    }
+                },
+            ),
+            d.namespace.clone(),
+            or_dash(&d.pod),
+            or_dash(&d.container),
+            d.original.clone(),
+            if d.rewritten {
+                d.image.clone()
+            } else {
+                "-".into()
+            },
+            or_dash(&d.reason),
+        ]
+    });
+    table(
+        &[
+            "TIME",
+            "NAMESPACE",
+            "POD",
+            "CONTAINER",
+            "IMAGE",
+            "ADMITTED-AS",
+            "REASON",
+        ],
+        rows,
+    )
+}
+
 fn or_dash(s: &str) -> String {
     if s.is_empty() { "-".into() } else { s.into() }
 }
@@ -185,5 +256,71 @@ mod tests {
     #[test]
     fn no_backups_is_just_the_header() {
         assert_eq!(backups_table(&[]), "SOURCE  BACKUP  DIGEST  PHASE");
+    }
+
+    fn decision(rewritten: bool) -> AdmissionDecision {
+        let mut d = AdmissionDecision {
+            time: None,
+            namespace: "web".into(),
+            pod: "shop-7d9c".into(),
+            container: "nginx".into(),
+            original: "nginx:1.27".into(),
+            image: if rewritten {
+                "reg/nginx@sha256:ab".into()
+            } else {
+                "nginx:1.27".into()
+            },
+            reason: if rewritten {
+                "unavailable: manifest 404".into()
+            } else {
+                "available".into()
+            },
+            rewritten,
+        };
+        // 2026-12-06T10:40:00.000000500Z
+        let time = d.time.get_or_insert_default();
+        time.seconds = 1_796_553_600;
+        time.nanos = 500;
+        d
+    }
+
+    #[test]
+    fn admissions_are_a_table_with_the_backup_only_when_rewritten() {
+        assert_eq!(
+            admissions_table(&[decision(true), decision(false)]),
+            "TIME                  NAMESPACE  POD        CONTAINER  IMAGE       ADMITTED-AS          REASON\n\
+             2026-12-06T10:40:00Z  web        shop-7d9c  nginx      nginx:1.27  reg/nginx@sha256:ab  unavailable: manifest 404\n\
+             2026-12-06T10:40:00Z  web        shop-7d9c  nginx      nginx:1.27  -                    available"
+        );
+    }
+
+    #[test]
+    fn admission_results_say_the_mode_totals_and_why_they_are_missing() {
+        let off = ListAdmissionsResponse {
+            mode: "off".into(),
+            ..ListAdmissionsResponse::default()
+        };
+        assert_eq!(admission_results(Ok(off)), json!({ "mode": "off" }));
+
+        let failover = ListAdmissionsResponse {
+            mode: "failover".into(),
+            decisions: vec![decision(true)],
+            pods_admitted: 7,
+            images_rewritten: 1,
+        };
+        let results = admission_results(Ok(failover));
+        assert_eq!(results["mode"], "failover");
+        assert_eq!(results["pods-admitted"], 7);
+        assert_eq!(results["images-rewritten"], 1);
+        assert_eq!(results["recent"].as_str().unwrap().lines().count(), 2);
+
+        let old = ApiError::Call {
+            call: "ListAdmissions",
+            status: tonic::Status::unimplemented("unknown method"),
+        };
+        assert_eq!(
+            admission_results(Err(old)),
+            json!({ "error": "controller API ListAdmissions: Operation is not implemented or not supported: unknown method" })
+        );
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use proto::image_backup::v1::image_backup_service_client::ImageBackupServiceClient;
 use proto::image_backup::v1::{
-    Backup, BackupNowRequest, BackupNowResponse, BackupPhase, GetBackupRequest, ListBackupsRequest,
-    RestoreOriginalsRequest, RestoredWorkload,
+    Backup, BackupNowRequest, BackupNowResponse, BackupPhase, GetBackupRequest,
+    ListAdmissionsRequest, ListAdmissionsResponse, ListBackupsRequest, RestoreOriginalsRequest,
+    RestoredWorkload,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -142,6 +143,20 @@ impl ControllerApi {
             .await
             .map_err(ApiError::call("RestoreOriginals"))?;
         Ok(response.into_inner().workloads)
+    }
+
+    /// What pod admission did lately on the replica that answers (this unit's controller):
+    /// its mode, its totals and at most `limit` decisions, newest first.
+    pub async fn list_admissions(
+        &mut self,
+        limit: u32,
+    ) -> Result<ListAdmissionsResponse, ApiError> {
+        let response = self
+            .client
+            .list_admissions(ListAdmissionsRequest { limit })
+            .await
+            .map_err(ApiError::call("ListAdmissions"))?;
+        Ok(response.into_inner())
     }
 }
 

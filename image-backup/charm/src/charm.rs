@@ -5,9 +5,10 @@ use charm_core::network::Port;
 use charm_core::secret::SecretGet;
 use charm_core::{Charm, CharmError, Model, ModelError};
 
+use crate::admission::WebhookNames;
 use crate::api::ControllerApi;
 use crate::cluster::{self, Desired, Outcome, Owner};
-use crate::config::{ROLLOUT, Settings};
+use crate::config::{AdmissionMode, Options, ROLLOUT, Settings};
 use crate::credentials::RegistryCredentials;
 use crate::platform::{InCluster, Platform, advertised_api_address};
 use crate::provider::{self, Report};
@@ -19,7 +20,8 @@ use crate::{actions, metrics};
 /// keep the unit from reporting its status.
 const CLUSTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Stored-state key: the fingerprint of the CRD and RBAC last applied.
+/// Stored-state key: the fingerprint of the cluster objects (CRD, RBAC, admission webhook)
+/// last applied.
 pub const APPLIED_KEY: &str = "cluster-applied";
 
 /// The image-backup charm, reaching the cluster and the controller through `P`.
@@ -41,11 +43,16 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
 
     async fn reconcile(&mut self, model: &Model) -> Result<(), CharmError> {
         let config = model.config()?;
-        let settings = Settings::from_config(&config);
+        let options = Options::from_config(&config);
+        let settings = options.as_ref().map(|o| &o.settings);
         let rollout = config.boolean(ROLLOUT).ok().flatten().unwrap_or(false);
-        let cluster = self.cluster(model, rollout).await?;
+        let cluster = match AdmissionMode::from_config(&config) {
+            Ok(admission) => self.cluster(model, rollout, admission).await?,
+            // The cluster stays as it is until the option is fixed (the status names it).
+            Err(_) => ClusterState::Fine,
+        };
 
-        let (credentials, credentials_problem) = match &settings {
+        let (credentials, credentials_problem) = match settings {
             Ok(s) => match registry_credentials(model, s)? {
                 Ok(c) => (c, None),
                 Err(problem) => (None, Some(problem)),
@@ -57,7 +64,8 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
         let mut workload_error = None;
         // With invalid config or credentials the running controller is left as it is: it keeps
         // protecting images with the last good configuration while the operator fixes things.
-        if let (Ok(s), None) = (&settings, &credentials_problem) {
+        if let (Ok(o), None) = (&options, &credentials_problem) {
+            let s = &o.settings;
             let file = credentials
                 .as_ref()
                 .map(|c| c.docker_config_json(s.registry_host()));
@@ -66,6 +74,7 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
                 namespace: model.model_name(),
                 with_credentials: file.is_some(),
             });
+            let layer = workload::with_admission(layer, o.admission, &webhook_names(model));
             match workload::apply(&container, &layer, file.as_deref()).await {
                 Ok(applied) => tracing::debug!(?applied, "controller layer"),
                 Err(e) => workload_error = Some(e.to_string()),
@@ -78,7 +87,7 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
 
         model.open_port(Port::tcp(GRPC_PORT))?;
         metrics::publish(model, METRICS_PORT)?;
-        let relations = match &settings {
+        let relations = match settings {
             Ok(s) => {
                 let address = self.platform.controller_api();
                 provider::serve(
@@ -94,7 +103,7 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
 
         model.add_status(status::decide(&Observed {
             app: model.app_name(),
-            config: settings.as_ref(),
+            config: options.as_ref().map(|o| &o.settings),
             credentials: credentials_problem,
             cluster,
             workload_error,
@@ -110,17 +119,15 @@ impl<P: Platform> Charm for ImageBackupCharm<P> {
 }
 
 impl<P: Platform> ImageBackupCharm<P> {
-    /// When the last unit goes (the application is being removed), deletes the roles and
-    /// bindings the charm applied. Best effort: a refusal or failure is logged, and the hook
-    /// succeeds so the removal is not held up. The CRD and the backup records stay.
+    /// When the last unit goes (the application is being removed), deletes the admission
+    /// webhook's objects and the roles and bindings the charm applied. Best effort: a refusal or
+    /// failure is logged, and the hook succeeds so the removal is not held up. The CRD and the
+    /// backup records stay.
     async fn remove(&self, model: &Model) -> Result<(), CharmError> {
         if model.planned_units()? > 0 {
             return Ok(());
         }
-        let owner = Owner {
-            model: model.model_name().to_string(),
-            app: model.app_name().to_string(),
-        };
+        let owner = owner(model);
         let desired = Desired::new(&owner, true)?;
         let client = match self.platform.kube_client().await {
             Ok(c) => c,
@@ -130,8 +137,12 @@ impl<P: Platform> ImageBackupCharm<P> {
             }
         };
         match cluster::remove(&client, &owner, &desired).await {
-            Ok(Outcome::Done) => tracing::info!("removed the controller's RBAC"),
-            Ok(Outcome::Forbidden { object, message }) => {
+            Ok(Outcome::Done) => {
+                tracing::info!("removed the controller's RBAC and admission webhook")
+            }
+            Ok(Outcome::Forbidden {
+                object, message, ..
+            }) => {
                 tracing::warn!(%object, %message, "not allowed to remove the controller's RBAC")
             }
             Err(e) => tracing::warn!(error = %e, "removing the controller's RBAC failed"),
@@ -139,19 +150,21 @@ impl<P: Platform> ImageBackupCharm<P> {
         Ok(())
     }
 
-    /// Applies the CRD and RBAC when this unit leads and they changed since the last successful
-    /// apply (always on install and upgrade). A refusal or failure is remembered by not
-    /// recording the apply, so the next hook (e.g. the config-changed that `juju trust` fires)
-    /// tries again.
-    async fn cluster(&self, model: &Model, rollout: bool) -> Result<ClusterState, CharmError> {
+    /// Applies the CRD and RBAC, and the admission webhook's objects or their deletion, when
+    /// this unit leads and they changed since the last successful apply (always on install and
+    /// upgrade). A refusal or failure is remembered by not recording the apply, so the next
+    /// hook (e.g. the config-changed that `juju trust` fires) tries again.
+    async fn cluster(
+        &self,
+        model: &Model,
+        rollout: bool,
+        admission: AdmissionMode,
+    ) -> Result<ClusterState, CharmError> {
         if !model.is_leader()? {
             return Ok(ClusterState::Fine);
         }
-        let owner = Owner {
-            model: model.model_name().to_string(),
-            app: model.app_name().to_string(),
-        };
-        let desired = Desired::new(&owner, rollout)?;
+        let owner = owner(model);
+        let desired = Desired::with_admission(&owner, rollout, admission)?;
         let fingerprint = desired.fingerprint();
         let forced = matches!(model.event(), Some(Event::Install | Event::UpgradeCharm));
         if !forced && model.stored::<String>(APPLIED_KEY)?.as_deref() == Some(&fingerprint) {
@@ -174,19 +187,42 @@ impl<P: Platform> ImageBackupCharm<P> {
         };
         Ok(match applied {
             Ok(Outcome::Done) => {
-                tracing::info!("applied the controller's CRD and RBAC");
+                tracing::info!(
+                    admission = admission.as_str(),
+                    "applied the controller's CRD and RBAC"
+                );
                 model.store(APPLIED_KEY, &fingerprint)?;
                 ClusterState::Fine
             }
-            Ok(Outcome::Forbidden { object, message }) => {
-                tracing::warn!(%object, %message, "applying the controller's CRD and RBAC was refused");
-                ClusterState::Forbidden { object, message }
+            Ok(Outcome::Forbidden {
+                verb,
+                object,
+                message,
+            }) => {
+                tracing::warn!(verb = verb.as_str(), %object, %message, "changing the controller's cluster objects was refused");
+                ClusterState::Forbidden {
+                    verb,
+                    object,
+                    message,
+                }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "applying the controller's CRD and RBAC failed");
+                tracing::warn!(error = %e, "changing the controller's cluster objects failed");
                 ClusterState::Failed(e.to_string())
             }
         })
+    }
+}
+
+/// The admission webhook's objects for this application.
+fn webhook_names(model: &Model) -> WebhookNames {
+    WebhookNames::new(&owner(model))
+}
+
+fn owner(model: &Model) -> Owner {
+    Owner {
+        model: model.model_name().to_string(),
+        app: model.app_name().to_string(),
     }
 }
 

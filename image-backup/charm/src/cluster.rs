@@ -12,7 +12,13 @@
 //!   afterwards so that `restore-originals` can still switch workloads back; the binding that
 //!   reads every namespace's secrets (for private source images) is not applied: it is more than
 //!   most clusters should grant, and an operator can bind the applied ClusterRole
-//!   `<model>-<app>-controller-pull-secrets` by hand.
+//!   `<model>-<app>-controller-pull-secrets` by hand;
+//! - with pod admission on ([`crate::admission`]), the webhook's Service and
+//!   MutatingWebhookConfiguration and the manifests' `*-webhook` roles (the webhook
+//!   configuration and the certificate Secret they name become this application's) are applied
+//!   after the rest, the configuration last so that the API server calls nothing that is not
+//!   there yet; with admission off they are deleted (deleting what is absent is fine), the
+//!   configuration first.
 //!
 //! Applying needs cluster-wide rights: `juju trust <app> --scope=cluster`. A 403 is an
 //! [`Outcome::Forbidden`] naming that command, not an error. The CRD is never deleted: deleting it
@@ -20,13 +26,22 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, Subject};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
+};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::ResourceExt;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::admission::WebhookNames;
+use crate::config::AdmissionMode;
+
+mod apply;
+pub use apply::{ApplyError, Outcome, Verb, apply, remove};
 
 /// The controller's manifests, as committed with it.
 pub const CRD_YAML: &str = include_str!("../../controller/deploy/crd.yaml");
@@ -37,6 +52,15 @@ pub const FIELD_MANAGER: &str = "image-backup-charm";
 
 /// The name prefix the manifests use.
 const MANIFEST_PREFIX: &str = "image-backup-controller";
+
+/// The name suffix of the manifests' roles and bindings that only pod admission needs.
+const ADMISSION_SUFFIX: &str = "-webhook";
+
+/// What the manifests' admission roles call the webhook's objects (the controller's flag
+/// defaults); rewritten to this application's [`WebhookNames`].
+const MANIFEST_WEBHOOK_CONFIGURATION: &str = "image-backup";
+const MANIFEST_WEBHOOK_SECRET: &str = "image-backup-webhook-tls";
+const MANIFEST_WEBHOOK_SERVICE: &str = "image-backup-webhook";
 
 /// Who the objects are for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,71 +88,93 @@ pub struct Desired {
     pub roles: Vec<Role>,
     pub cluster_role_bindings: Vec<ClusterRoleBinding>,
     pub role_bindings: Vec<RoleBinding>,
+    /// Applied when admission is on, deleted when it is off.
+    pub admission: Admission,
+}
+
+/// The pod admission webhook's objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    /// Whether they are wanted (the `admission` option is not `off`).
+    pub on: bool,
+    pub names: WebhookNames,
+    pub cluster_roles: Vec<ClusterRole>,
+    pub roles: Vec<Role>,
+    pub cluster_role_bindings: Vec<ClusterRoleBinding>,
+    pub role_bindings: Vec<RoleBinding>,
+    pub service: Service,
+    pub configuration: MutatingWebhookConfiguration,
 }
 
 impl Desired {
-    /// The objects for `owner`, with the rollout binding when `rollout` is on.
+    /// The objects for `owner`, with the rollout binding when `rollout` is on, admission off.
     pub fn new(owner: &Owner, rollout: bool) -> Result<Desired, ManifestError> {
+        Desired::with_admission(owner, rollout, AdmissionMode::Off)
+    }
+
+    /// The objects for `owner`, with the rollout binding when `rollout` is on and the
+    /// admission webhook's objects wanted when `admission` is not off.
+    pub fn with_admission(
+        owner: &Owner,
+        rollout: bool,
+        admission: AdmissionMode,
+    ) -> Result<Desired, ManifestError> {
         let mut crd = None;
+        let names = WebhookNames::new(owner);
         let mut desired = Desired {
             crd: CustomResourceDefinition::default(),
             cluster_roles: vec![],
             roles: vec![],
             cluster_role_bindings: vec![],
             role_bindings: vec![],
+            admission: Admission {
+                on: admission.is_on(),
+                service: names.service(owner),
+                configuration: names.configuration(owner),
+                names,
+                cluster_roles: vec![],
+                roles: vec![],
+                cluster_role_bindings: vec![],
+                role_bindings: vec![],
+            },
         };
         let docs = documents(CRD_YAML)?
             .into_iter()
             .chain(documents(RBAC_YAML)?);
         for (index, doc) in docs.enumerate() {
-            let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+            let kind = doc
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let kind = kind.as_str();
+            let for_admission = doc
+                .get("metadata")
+                .and_then(|m| m.get("name"))
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| n.ends_with(ADMISSION_SUFFIX));
+            if for_admission {
+                desired.admission.add(owner, index, kind, doc)?;
+                continue;
+            }
             match kind {
                 "CustomResourceDefinition" => crd = Some(typed(index, doc)?),
                 "ServiceAccount" => {}
-                "ClusterRole" => {
-                    let mut role: ClusterRole = typed(index, doc)?;
-                    rename(&mut role.metadata.name, &cluster_prefix(owner));
-                    label(owner, &mut role.metadata.labels);
-                    desired.cluster_roles.push(role);
-                }
-                "Role" => {
-                    let mut role: Role = typed(index, doc)?;
-                    rename(&mut role.metadata.name, &namespaced_prefix(owner));
-                    role.metadata.namespace = Some(owner.model.clone());
-                    label(owner, &mut role.metadata.labels);
-                    desired.roles.push(role);
-                }
+                "ClusterRole" => desired.cluster_roles.push(cluster_role(owner, index, doc)?),
+                "Role" => desired.roles.push(role(owner, index, doc)?),
                 "ClusterRoleBinding" => {
-                    let mut binding: ClusterRoleBinding = typed(index, doc)?;
-                    let name = binding.metadata.name.clone().unwrap_or_default();
+                    let binding = cluster_role_binding(owner, index, doc)?;
+                    let name = binding.name_any();
                     let wanted = if name.ends_with("-rollout") {
                         rollout
                     } else {
                         !name.ends_with("-pull-secrets")
                     };
-                    if !wanted {
-                        continue;
+                    if wanted {
+                        desired.cluster_role_bindings.push(binding);
                     }
-                    rename(&mut binding.metadata.name, &cluster_prefix(owner));
-                    rename_str(&mut binding.role_ref.name, &cluster_prefix(owner));
-                    subjects(owner, binding.subjects.get_or_insert_default());
-                    label(owner, &mut binding.metadata.labels);
-                    desired.cluster_role_bindings.push(binding);
                 }
-                "RoleBinding" => {
-                    let mut binding: RoleBinding = typed(index, doc)?;
-                    rename(&mut binding.metadata.name, &namespaced_prefix(owner));
-                    binding.metadata.namespace = Some(owner.model.clone());
-                    let prefix = if binding.role_ref.kind == "ClusterRole" {
-                        cluster_prefix(owner)
-                    } else {
-                        namespaced_prefix(owner)
-                    };
-                    rename_str(&mut binding.role_ref.name, &prefix);
-                    subjects(owner, binding.subjects.get_or_insert_default());
-                    label(owner, &mut binding.metadata.labels);
-                    desired.role_bindings.push(binding);
-                }
+                "RoleBinding" => desired.role_bindings.push(role_binding(owner, index, doc)?),
                 other => {
                     return Err(ManifestError::Invalid {
                         index,
@@ -142,7 +188,7 @@ impl Desired {
     }
 
     /// A digest of everything that would be applied: the charm re-applies when it changes
-    /// (a new charm revision, another rollout setting) rather than on every hook.
+    /// (a new charm revision, another rollout or admission setting) rather than on every hook.
     pub fn fingerprint(&self) -> String {
         let mut hash = Sha256::new();
         for part in [
@@ -154,8 +200,129 @@ impl Desired {
         ] {
             hash.update(part.unwrap_or_default());
         }
+        let a = &self.admission;
+        if a.on {
+            for part in [
+                serde_json::to_vec(&a.cluster_roles),
+                serde_json::to_vec(&a.roles),
+                serde_json::to_vec(&a.cluster_role_bindings),
+                serde_json::to_vec(&a.role_bindings),
+                serde_json::to_vec(&a.service),
+                serde_json::to_vec(&a.configuration),
+            ] {
+                hash.update(part.unwrap_or_default());
+            }
+        } else {
+            hash.update(b"admission off");
+        }
         hex::encode(hash.finalize())
     }
+}
+
+impl Admission {
+    /// Takes in one of the manifests' admission roles or bindings, rewritten like the others,
+    /// and the webhook objects its rules name made this application's.
+    fn add(
+        &mut self,
+        owner: &Owner,
+        index: usize,
+        kind: &str,
+        doc: serde_yaml::Value,
+    ) -> Result<(), ManifestError> {
+        match kind {
+            "ClusterRole" => {
+                let mut role = cluster_role(owner, index, doc)?;
+                self.own(role.rules.get_or_insert_default());
+                self.cluster_roles.push(role);
+            }
+            "Role" => {
+                let mut role = role(owner, index, doc)?;
+                self.own(role.rules.get_or_insert_default());
+                self.roles.push(role);
+            }
+            "ClusterRoleBinding" => self
+                .cluster_role_bindings
+                .push(cluster_role_binding(owner, index, doc)?),
+            "RoleBinding" => self.role_bindings.push(role_binding(owner, index, doc)?),
+            other => {
+                return Err(ManifestError::Invalid {
+                    index,
+                    reason: format!("unexpected kind {other:?} among the admission objects"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Rules that name the webhook's objects by the controller's default names name this
+    /// application's instead: least privilege stays per object.
+    fn own(&self, rules: &mut [PolicyRule]) {
+        let names = &self.names;
+        for rule in rules {
+            for name in rule.resource_names.iter_mut().flatten() {
+                let ours = match name.as_str() {
+                    MANIFEST_WEBHOOK_CONFIGURATION => &names.configuration,
+                    MANIFEST_WEBHOOK_SECRET => &names.secret,
+                    MANIFEST_WEBHOOK_SERVICE => &names.service,
+                    _ => continue,
+                };
+                *name = ours.clone();
+            }
+        }
+    }
+}
+
+// The manifests' objects, rewritten for `owner` (see the module docs).
+
+fn cluster_role(
+    owner: &Owner,
+    index: usize,
+    doc: serde_yaml::Value,
+) -> Result<ClusterRole, ManifestError> {
+    let mut role: ClusterRole = typed(index, doc)?;
+    rename(&mut role.metadata.name, &cluster_prefix(owner));
+    label(owner, &mut role.metadata.labels);
+    Ok(role)
+}
+
+fn role(owner: &Owner, index: usize, doc: serde_yaml::Value) -> Result<Role, ManifestError> {
+    let mut role: Role = typed(index, doc)?;
+    rename(&mut role.metadata.name, &namespaced_prefix(owner));
+    role.metadata.namespace = Some(owner.model.clone());
+    label(owner, &mut role.metadata.labels);
+    Ok(role)
+}
+
+fn cluster_role_binding(
+    owner: &Owner,
+    index: usize,
+    doc: serde_yaml::Value,
+) -> Result<ClusterRoleBinding, ManifestError> {
+    let mut binding: ClusterRoleBinding = typed(index, doc)?;
+    rename(&mut binding.metadata.name, &cluster_prefix(owner));
+    rename_str(&mut binding.role_ref.name, &cluster_prefix(owner));
+    subjects(owner, binding.subjects.get_or_insert_default());
+    label(owner, &mut binding.metadata.labels);
+    Ok(binding)
+}
+
+fn role_binding(
+    owner: &Owner,
+    index: usize,
+    doc: serde_yaml::Value,
+) -> Result<RoleBinding, ManifestError> {
+    let mut binding: RoleBinding = typed(index, doc)?;
+    rename(&mut binding.metadata.name, &namespaced_prefix(owner));
+    binding.metadata.namespace = Some(owner.model.clone());
+    let prefix = if binding.role_ref.kind == "ClusterRole" {
+        cluster_prefix(owner)
+    } else {
+        namespaced_prefix(owner)
+    };
+    rename_str(&mut binding.role_ref.name, &prefix);
+    subjects(owner, binding.subjects.get_or_insert_default());
+    label(owner, &mut binding.metadata.labels);
+    Ok(binding)
 }
 
 fn cluster_prefix(owner: &Owner) -> String {
@@ -186,7 +353,7 @@ fn subjects(owner: &Owner, subjects: &mut [Subject]) {
 }
 
 /// Labels that say which Juju application applied an object.
-fn label(owner: &Owner, labels: &mut Option<BTreeMap<String, String>>) {
+pub(crate) fn label(owner: &Owner, labels: &mut Option<BTreeMap<String, String>>) {
     let labels = labels.get_or_insert_default();
     labels.insert("app.kubernetes.io/managed-by".into(), "juju".into());
     labels.insert("app.juju.is/created-by".into(), owner.app.clone());
@@ -214,138 +381,15 @@ fn typed<T: DeserializeOwned>(index: usize, doc: serde_yaml::Value) -> Result<T,
     })
 }
 
-/// What applying or removing came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every object is applied (or removed).
-    Done,
-    /// The API server refused (403): the application is not trusted cluster-wide.
-    Forbidden { object: String, message: String },
-}
-
-/// A refusal is an outcome the charm reports; any other failure is an error.
-fn refused(object: String, source: kube::Error) -> Result<Outcome, ApplyError> {
-    match &source {
-        kube::Error::Api(status) if status.code == 403 => Ok(Outcome::Forbidden {
-            object,
-            message: status.message.clone(),
-        }),
-        _ => Err(ApplyError { object, source }),
-    }
-}
-
-/// The API server failed for another reason (unreachable, 5xx, rejected object).
-#[derive(Debug, thiserror::Error)]
-#[error("applying {object}: {source}")]
-pub struct ApplyError {
-    pub object: String,
-    #[source]
-    pub source: kube::Error,
-}
-
-/// Applies `desired` in dependency order: the CRD, roles, then bindings.
-pub async fn apply(
-    client: &Client,
-    owner: &Owner,
-    desired: &Desired,
-) -> Result<Outcome, ApplyError> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut steps: Vec<Step<'_>> = vec![Step::Crd(&desired.crd)];
-    steps.extend(desired.cluster_roles.iter().map(Step::ClusterRole));
-    steps.extend(desired.roles.iter().map(Step::Role));
-    steps.extend(
-        desired
-            .cluster_role_bindings
-            .iter()
-            .map(Step::ClusterRoleBinding),
-    );
-    steps.extend(desired.role_bindings.iter().map(Step::RoleBinding));
-    for step in steps {
-        let result = match step {
-            Step::Crd(o) => patch(Api::all(client.clone()), o, &params).await,
-            Step::ClusterRole(o) => patch(Api::all(client.clone()), o, &params).await,
-            Step::ClusterRoleBinding(o) => patch(Api::all(client.clone()), o, &params).await,
-            Step::Role(o) => patch(Api::namespaced(client.clone(), &owner.model), o, &params).await,
-            Step::RoleBinding(o) => {
-                patch(Api::namespaced(client.clone(), &owner.model), o, &params).await
-            }
-        };
-        if let Err((object, source)) = result {
-            return refused(object, source);
+#[cfg(test)]
+impl Owner {
+    /// Application `image-backup` in model `prod`.
+    pub(crate) fn example() -> Owner {
+        Owner {
+            model: "prod".into(),
+            app: "image-backup".into(),
         }
     }
-    Ok(Outcome::Done)
-}
-
-/// Deletes the roles and bindings [`apply`] made (rollout binding included, whatever the
-/// setting), bindings first; not the CRD, whose deletion would delete every backup record.
-pub async fn remove(
-    client: &Client,
-    owner: &Owner,
-    desired: &Desired,
-) -> Result<Outcome, ApplyError> {
-    let mut all = desired.clone();
-    // Everything ever applied: the rollout binding may be left from an earlier setting.
-    all.cluster_role_bindings = Desired::new(owner, true)
-        .map(|d| d.cluster_role_bindings)
-        .unwrap_or(all.cluster_role_bindings);
-    let cluster: Api<ClusterRoleBinding> = Api::all(client.clone());
-    let mut results = Vec::new();
-    for b in &all.cluster_role_bindings {
-        results.push(delete(&cluster, &b.name_any()).await);
-    }
-    let bindings: Api<RoleBinding> = Api::namespaced(client.clone(), &owner.model);
-    for b in &all.role_bindings {
-        results.push(delete(&bindings, &b.name_any()).await);
-    }
-    let roles: Api<ClusterRole> = Api::all(client.clone());
-    for r in &all.cluster_roles {
-        results.push(delete(&roles, &r.name_any()).await);
-    }
-    let ns_roles: Api<Role> = Api::namespaced(client.clone(), &owner.model);
-    for r in &all.roles {
-        results.push(delete(&ns_roles, &r.name_any()).await);
-    }
-    for result in results {
-        if let Err((object, source)) = result {
-            return refused(object, source);
-        }
-    }
-    Ok(Outcome::Done)
-}
-
-async fn delete<K>(api: &Api<K>, name: &str) -> Result<(), (String, kube::Error)>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err((format!("{} {name}", K::kind(&())), e)),
-    }
-}
-
-enum Step<'a> {
-    Crd(&'a CustomResourceDefinition),
-    ClusterRole(&'a ClusterRole),
-    Role(&'a Role),
-    ClusterRoleBinding(&'a ClusterRoleBinding),
-    RoleBinding(&'a RoleBinding),
-}
-
-async fn patch<K>(
-    api: Api<K>,
-    object: &K,
-    params: &PatchParams,
-) -> Result<(), (String, kube::Error)>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
-{
-    let name = object.name_any();
-    api.patch(&name, params, &Patch::Apply(object))
-        .await
-        .map(drop)
-        .map_err(|e| (format!("{} {name}", K::kind(&())), e))
 }
 
 #[cfg(test)]
@@ -353,10 +397,7 @@ mod tests {
     use super::*;
 
     fn owner() -> Owner {
-        Owner {
-            model: "prod".into(),
-            app: "image-backup".into(),
-        }
+        Owner::example()
     }
 
     #[test]
@@ -400,6 +441,55 @@ mod tests {
         assert_eq!(
             d.roles[0].metadata.labels.as_ref().unwrap()["app.juju.is/created-by"],
             "image-backup"
+        );
+    }
+
+    #[test]
+    fn admission_objects_are_wanted_only_when_on_and_one_set_serves_both_modes() {
+        let off = Desired::new(&owner(), false).unwrap();
+        let failover = Desired::with_admission(&owner(), false, AdmissionMode::Failover).unwrap();
+        let always = Desired::with_admission(&owner(), false, AdmissionMode::Always).unwrap();
+        assert!(!off.admission.on && failover.admission.on);
+        // Off still knows them by name, to delete them.
+        assert_eq!(off.admission.service, failover.admission.service);
+        assert_eq!(
+            off.admission.configuration.name_any(),
+            "image-backup-prod-image-backup"
+        );
+        assert_ne!(off.fingerprint(), failover.fingerprint());
+        assert_eq!(failover.fingerprint(), always.fingerprint());
+        // The rest is the same either way.
+        assert_eq!(off.cluster_roles, failover.cluster_roles);
+        assert_eq!(off.role_bindings, failover.role_bindings);
+    }
+
+    #[test]
+    fn admission_rules_name_this_applications_webhook_objects() {
+        let owner = Owner {
+            model: "prod".into(),
+            app: "backups".into(),
+        };
+        let d = Desired::with_admission(&owner, false, AdmissionMode::Failover).unwrap();
+        let mut rules = vec![PolicyRule {
+            resource_names: Some(
+                [
+                    "image-backup",
+                    "image-backup-webhook-tls",
+                    "image-backup-registry",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            ..PolicyRule::default()
+        }];
+        d.admission.own(&mut rules);
+        assert_eq!(
+            rules[0].resource_names.as_deref().unwrap(),
+            [
+                "image-backup-prod-backups",
+                "backups-webhook-tls",
+                "image-backup-registry"
+            ]
         );
     }
 

@@ -14,6 +14,7 @@ pub const EXCLUDE_NAMESPACES: &str = "exclude-namespaces";
 pub const ROLLOUT: &str = "rollout";
 pub const CONCURRENCY: &str = "concurrency";
 pub const RECHECK_INTERVAL: &str = "recheck-interval";
+pub const ADMISSION: &str = "admission";
 
 /// The most images copied at once: each copy holds connections and buffers.
 pub const MAX_CONCURRENCY: i64 = 64;
@@ -31,6 +32,55 @@ pub struct Settings {
     pub concurrency: u16,
     /// As the controller spells it (`90s`, `30m`, `1h`, `2d`).
     pub recheck_interval: RecheckInterval,
+}
+
+/// What the controller's pod admission webhook does (`admission` option, the controller's
+/// `--admission`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum AdmissionMode {
+    /// No webhook: pods are admitted as they are.
+    #[default]
+    Off,
+    /// A pod image whose original is unavailable is admitted as its backup, pinned by digest.
+    Failover,
+    /// Every pod image with a finished backup is admitted as its backup (air-gapped clusters).
+    Always,
+}
+
+impl AdmissionMode {
+    /// The option's value, as the controller's `--admission` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmissionMode::Off => "off",
+            AdmissionMode::Failover => "failover",
+            AdmissionMode::Always => "always",
+        }
+    }
+
+    /// Whether the webhook runs (and its Service and configuration exist).
+    pub fn is_on(self) -> bool {
+        self != AdmissionMode::Off
+    }
+
+    /// The `admission` option; unset means off.
+    pub fn from_config(config: &Config) -> Result<AdmissionMode, ConfigProblem> {
+        let value = config.string(ADMISSION).ok().flatten().unwrap_or_default();
+        match value.trim() {
+            "" | "off" => Ok(AdmissionMode::Off),
+            "failover" => Ok(AdmissionMode::Failover),
+            "always" => Ok(AdmissionMode::Always),
+            other => Err(ConfigProblem {
+                option: ADMISSION,
+                reason: format!("{other:?} is not one of off, failover, always"),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for AdmissionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A duration in the controller's syntax: a number and one of `s`, `m`, `h`, `d`.
@@ -99,10 +149,42 @@ impl fmt::Display for ConfigProblems {
     }
 }
 
+/// The whole config, validated: what the controller runs with, and whether and how it admits
+/// pods (which also decides the webhook's objects in the cluster).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub settings: Settings,
+    pub admission: AdmissionMode,
+}
+
+impl Options {
+    /// Validates every option, reporting every problem at once.
+    pub fn from_config(config: &Config) -> Result<Options, ConfigProblems> {
+        let (settings, mut problems) = Settings::read(config);
+        let admission = AdmissionMode::from_config(config).unwrap_or_else(|problem| {
+            problems.push(problem);
+            AdmissionMode::Off
+        });
+        if !problems.is_empty() {
+            return Err(ConfigProblems(problems));
+        }
+        Ok(Options {
+            settings,
+            admission,
+        })
+    }
+}
+
 impl Settings {
-    /// Validates the config. Juju already checked the types against `config.yaml`; this checks
-    /// the values.
+    /// Validates the config ([`Options::from_config`] without the admission mode, whose
+    /// problems it still reports).
     pub fn from_config(config: &Config) -> Result<Settings, ConfigProblems> {
+        Options::from_config(config).map(|o| o.settings)
+    }
+
+    /// The settings (with stand-ins for invalid values) and what is wrong with them. Juju
+    /// already checked the types against `config.yaml`; this checks the values.
+    fn read(config: &Config) -> (Settings, Vec<ConfigProblem>) {
         let mut problems = Vec::new();
         let mut problem = |option: &'static str, reason: String| {
             problems.push(ConfigProblem { option, reason });
@@ -186,17 +268,15 @@ impl Settings {
             }
         };
 
-        if !problems.is_empty() {
-            return Err(ConfigProblems(problems));
-        }
-        Ok(Settings {
+        let settings = Settings {
             backup_registry: registry,
             credentials_secret,
             exclude_namespaces,
             rollout,
             concurrency,
             recheck_interval,
-        })
+        };
+        (settings, problems)
     }
 
     /// The registry host (`host[:port]`), the key credentials are stored under.
@@ -319,6 +399,51 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{text} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn admission_is_off_unless_chosen() {
+        let options = |extra: Value| {
+            let mut values = json!({ "backup-registry": "ghcr.io" });
+            values
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            Options::from_config(&config(values))
+        };
+        assert_eq!(options(json!({})).unwrap().admission, AdmissionMode::Off);
+        for (value, mode) in [
+            ("off", AdmissionMode::Off),
+            ("failover", AdmissionMode::Failover),
+            (" always ", AdmissionMode::Always),
+        ] {
+            let o = options(json!({ "admission": value })).unwrap();
+            assert_eq!(o.admission, mode, "{value}");
+            assert_eq!(mode.as_str(), value.trim());
+        }
+        assert!(!AdmissionMode::Off.is_on() && AdmissionMode::Failover.is_on());
+    }
+
+    #[test]
+    fn a_bad_admission_mode_joins_the_other_problems() {
+        let err = Options::from_config(&config(json!({
+            "concurrency": 65,
+            "admission": "Failover",
+        })))
+        .unwrap_err();
+        let options: Vec<&str> = err.0.iter().map(|p| p.option).collect();
+        assert_eq!(options, [BACKUP_REGISTRY, CONCURRENCY, ADMISSION]);
+        assert!(
+            err.to_string()
+                .ends_with("admission: \"Failover\" is not one of off, failover, always"),
+            "{err}"
+        );
+        // The controller's settings alone are not valid either: nothing half-applied.
+        let only_admission = config(json!({ "backup-registry": "ghcr.io", "admission": "on" }));
+        assert_eq!(
+            Settings::from_config(&only_admission).unwrap_err().0[0].option,
+            ADMISSION
+        );
     }
 
     #[test]

@@ -3,19 +3,21 @@
 //!
 //! Every event but actions leads to one reconcile ([`charm::ImageBackupCharm`]):
 //! 1. the leader applies the controller's CRD and RBAC ([`cluster`]) on install, upgrade, and
-//!    whenever they changed (the `rollout` option adds a binding); a 403 is Blocked with the
-//!    `juju trust` command;
+//!    whenever they changed (the `rollout` option adds a binding; the `admission` option adds
+//!    the webhook's Service, MutatingWebhookConfiguration and roles ([`admission`]), and
+//!    deletes them when it is off); a 403 is Blocked with the `juju trust` command;
 //! 2. the config is validated ([`config`]) and the registry credentials read from the Juju
 //!    secret named by `registry-credentials` ([`credentials`]);
-//! 3. the Pebble layer is built from them ([`workload::layer`], pure) and applied only when
-//!    something changed; credentials go into a 0600 file, never into the layer;
+//! 3. the Pebble layer is built from them ([`workload::layer`], [`workload::with_admission`],
+//!    pure) and applied only when something changed; credentials go into a 0600 file, never
+//!    into the layer;
 //! 4. the leader answers every `image-backup` relation ([`provider`]) by asking the controller
 //!    over gRPC ([`api`]);
 //! 5. the `metrics-endpoint` bags are written ([`metrics`]);
 //! 6. one status sums it up ([`status`]).
 //!
-//! Actions (`list-backups`, `backup-now`, `restore-originals`) call the controller's gRPC API
-//! ([`actions`]). Charms on the other side of the relation use [`requirer`].
+//! Actions (`list-backups`, which also shows what pod admission did lately, `backup-now`,
+//! `restore-originals`) call the controller's gRPC API ([`actions`]). Charms on the other side of the relation use [`requirer`].
 //!
 //! The controller's workload image is built without Docker by `oci_image` and the program
 //! `image-backup-oci-image` that `cargo xtask image` runs (cargo feature `oci-image`; the
@@ -30,11 +32,15 @@
 //!   what to fix.
 //! - The controller reads the credentials file named by `IMAGE_BACKUP_REGISTRY_CREDENTIALS_FILE`
 //!   (a Docker `config.json` holding the one registry), and is restarted when the file changes.
+//! - An invalid `admission` value leaves the cluster objects as they are, as an invalid config
+//!   leaves the controller; a valid one is applied to the cluster even while another option is
+//!   invalid (as `rollout` is), which is harmless: the webhook fails open.
 //! - Stored state (the fingerprint of the applied CRD/RBAC) lives in the charm directory: a pod
 //!   restart only costs one extra apply.
 //! - TLS: kube uses rustls with ring; the binary installs the provider first thing.
 
 pub mod actions;
+pub mod admission;
 pub mod api;
 pub mod charm;
 pub mod cluster;

@@ -6,6 +6,7 @@
 
 use charm_core::Status;
 
+use crate::cluster::Verb;
 use crate::config::{ConfigProblems, Settings};
 use crate::provider::Report;
 use crate::workload::Health;
@@ -19,7 +20,11 @@ pub enum ClusterState {
     /// will not fix it.
     Unreachable(String),
     /// The API server refused: the application needs `juju trust`.
-    Forbidden { object: String, message: String },
+    Forbidden {
+        verb: Verb,
+        object: String,
+        message: String,
+    },
     /// Another failure; retried on the next hook.
     Failed(String),
 }
@@ -50,9 +55,10 @@ pub fn decide(o: &Observed<'_>) -> Status {
     if let ClusterState::Unreachable(e) = &o.cluster {
         return Status::blocked(format!("cannot reach Kubernetes: {e}"));
     }
-    if let ClusterState::Forbidden { object, .. } = &o.cluster {
+    if let ClusterState::Forbidden { verb, object, .. } = &o.cluster {
         return Status::blocked(format!(
-            "not allowed to apply {object}: run `juju trust {} --scope=cluster`",
+            "not allowed to {} {object}: run `juju trust {} --scope=cluster`",
+            verb.as_str(),
             o.app
         ));
     }
@@ -143,6 +149,7 @@ mod tests {
         let mut o = observed(&s);
         o.health = Health::PebbleNotReady;
         o.cluster = ClusterState::Forbidden {
+            verb: Verb::Apply,
             object: "CustomResourceDefinition imagebackups.k8slab.io".into(),
             message: "forbidden".into(),
         };
@@ -162,6 +169,24 @@ mod tests {
         assert_eq!(
             decide(&o),
             Status::blocked("invalid config: backup-registry: not set")
+        );
+    }
+
+    #[test]
+    fn a_refused_deletion_asks_for_trust_too() {
+        let s = settings();
+        let mut o = observed(&s);
+        o.cluster = ClusterState::Forbidden {
+            verb: Verb::Delete,
+            object: "MutatingWebhookConfiguration image-backup-prod-image-backup".into(),
+            message: "forbidden".into(),
+        };
+        assert_eq!(
+            decide(&o),
+            Status::blocked(
+                "not allowed to delete MutatingWebhookConfiguration \
+                 image-backup-prod-image-backup: run `juju trust image-backup --scope=cluster`"
+            )
         );
     }
 

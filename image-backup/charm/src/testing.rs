@@ -7,7 +7,9 @@
 //! unknown image, `BackupNow` creates a Pending backup (or returns the existing one), an image
 //! whose name contains `unavailable` gets Unavailable (as from a controller that is not the
 //! leader). Nothing ever progresses by itself: a test moves a backup on with
-//! [`FakeController::put`].
+//! [`FakeController::put`]. `ListAdmissions` answers with what a test recorded in
+//! [`FakeController::admissions`] (mode `off`, nothing admitted, until then), newest first and
+//! cut to the request's limit as the controller does.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,9 +18,10 @@ use proto::image_backup::v1::image_backup_service_server::{
     ImageBackupService, ImageBackupServiceServer,
 };
 use proto::image_backup::v1::{
-    Backup, BackupEvent, BackupNowRequest, BackupNowResponse, BackupPhase, GetBackupRequest,
-    ListBackupsRequest, ListBackupsResponse, RestoreOriginalsRequest, RestoreOriginalsResponse,
-    RestoredWorkload, WatchBackupsRequest,
+    AdmissionDecision, Backup, BackupEvent, BackupNowRequest, BackupNowResponse, BackupPhase,
+    GetBackupRequest, ListAdmissionsRequest, ListAdmissionsResponse, ListBackupsRequest,
+    ListBackupsResponse, RestoreOriginalsRequest, RestoreOriginalsResponse, RestoredWorkload,
+    WatchBackupsRequest,
 };
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -60,6 +63,39 @@ pub fn backup(source: &str, phase: BackupPhase) -> Backup {
     }
 }
 
+/// What the webhook decided for `original` in pod `namespace/pod`: rewritten to its backup
+/// (under [`BACKUP_REGISTRY`], pinned to [`DIGEST`]) for `reason` when `reason` is not
+/// `available`, kept otherwise. At `seconds` since the epoch.
+pub fn decision(
+    seconds: i64,
+    namespace: &str,
+    pod: &str,
+    original: &str,
+    reason: &str,
+) -> AdmissionDecision {
+    let rewritten = reason != "available";
+    let repository = original
+        .rsplit_once(':')
+        .filter(|(_, tag)| !tag.contains('/'))
+        .map_or(original, |(repository, _)| repository);
+    let mut d = AdmissionDecision {
+        time: None,
+        namespace: namespace.into(),
+        pod: pod.into(),
+        container: "main".into(),
+        original: original.into(),
+        image: if rewritten {
+            format!("{BACKUP_REGISTRY}/{repository}@{DIGEST}")
+        } else {
+            original.into()
+        },
+        reason: reason.into(),
+        rewritten,
+    };
+    d.time.get_or_insert_default().seconds = seconds;
+    d
+}
+
 /// An in-memory controller behind the real generated gRPC server. Clones share their state,
 /// so a test keeps one to inspect and change while a served clone answers.
 #[derive(Clone, Default)]
@@ -70,6 +106,8 @@ pub struct FakeController {
     pub calls: Arc<Mutex<Vec<String>>>,
     /// What `RestoreOriginals` switches back.
     pub restorable: Arc<Mutex<Vec<RestoredWorkload>>>,
+    /// What `ListAdmissions` reports; its decisions in any order (answered newest first).
+    pub admissions: Arc<Mutex<ListAdmissionsResponse>>,
 }
 
 /// A test that panicked while holding a lock must not hide its own failure behind a poison
@@ -88,6 +126,17 @@ impl FakeController {
     /// Adds or replaces the backup of `backup.source` (e.g. a copy that finished).
     pub fn put(&self, backup: Backup) {
         lock(&self.backups).insert(backup.source.clone(), backup);
+    }
+
+    /// Records what the webhook did: `mode`, and `decisions` admitted one pod each.
+    pub fn admitted(&self, mode: &str, decisions: impl IntoIterator<Item = AdmissionDecision>) {
+        let mut a = lock(&self.admissions);
+        a.mode = mode.into();
+        for d in decisions {
+            a.pods_admitted += 1;
+            a.images_rewritten += u64::from(d.rewritten);
+            a.decisions.push(d);
+        }
     }
 
     /// The calls so far.
@@ -207,9 +256,21 @@ impl ImageBackupService for FakeController {
 
     async fn list_admissions(
         &self,
-        _: Request<proto::image_backup::v1::ListAdmissionsRequest>,
-    ) -> Result<Response<proto::image_backup::v1::ListAdmissionsResponse>, Status> {
-        // Placeholder until the charm shows admissions (issue 16).
-        Err(Status::unimplemented("not used by the charm yet"))
+        request: Request<ListAdmissionsRequest>,
+    ) -> Result<Response<ListAdmissionsResponse>, Status> {
+        let limit = request.into_inner().limit;
+        self.call(format!("ListAdmissions limit={limit}"));
+        let mut response = lock(&self.admissions).clone();
+        if response.mode.is_empty() {
+            response.mode = "off".into();
+        }
+        let newest = |d: &AdmissionDecision| d.time.as_ref().map(|t| (t.seconds, t.nanos));
+        response
+            .decisions
+            .sort_by_key(|d| std::cmp::Reverse(newest(d)));
+        if limit > 0 {
+            response.decisions.truncate(limit as usize);
+        }
+        Ok(Response::new(response))
     }
 }

@@ -12,7 +12,8 @@ use charm_core::pebble::{
     PathErrorKind, PushOptions, Service, ServiceAction, ServiceStatus, Startup,
 };
 
-use crate::config::Settings;
+use crate::admission::{WEBHOOK_PORT, WebhookNames};
+use crate::config::{AdmissionMode, Settings};
 
 /// The workload container, as named in `charmcraft.yaml`.
 pub const CONTAINER: &str = "controller";
@@ -34,6 +35,14 @@ pub const GRPC_PORT: u16 = 50051;
 pub const CREDENTIALS_PATH: &str = "/etc/image-backup/registry-auth.json";
 /// The controller's environment variable naming the credentials file.
 pub const CREDENTIALS_FILE_ENV: &str = "IMAGE_BACKUP_REGISTRY_CREDENTIALS_FILE";
+
+/// The controller's environment variables for pod admission (its `--admission`,
+/// `--webhook-*` flags).
+pub const ADMISSION_ENV: &str = "IMAGE_BACKUP_ADMISSION";
+pub const WEBHOOK_ADDR_ENV: &str = "IMAGE_BACKUP_WEBHOOK_ADDR";
+pub const WEBHOOK_SERVICE_ENV: &str = "IMAGE_BACKUP_WEBHOOK_SERVICE";
+pub const WEBHOOK_CONFIGURATION_ENV: &str = "IMAGE_BACKUP_WEBHOOK_CONFIGURATION";
+pub const WEBHOOK_SECRET_ENV: &str = "IMAGE_BACKUP_WEBHOOK_SECRET";
 
 /// What the layer is built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +119,28 @@ pub fn layer(spec: &WorkloadSpec<'_>) -> Layer {
         .with_service(SERVICE, service)
         .with_check(READY_CHECK, check)
         .with_check(ALIVE_CHECK, alive)
+}
+
+/// `layer` with the controller admitting pods in `mode` behind the objects `names` names.
+/// With admission off the layer is left exactly as [`layer`] built it (the controller's
+/// default is off), so a charm upgrade does not restart a controller that admits nothing;
+/// switching between modes changes the environment, so [`apply`] replans.
+pub fn with_admission(mut layer: Layer, mode: AdmissionMode, names: &WebhookNames) -> Layer {
+    if !mode.is_on() {
+        return layer;
+    }
+    if let Some(service) = layer.services.get_mut(SERVICE) {
+        for (key, value) in [
+            (ADMISSION_ENV, mode.as_str().to_string()),
+            (WEBHOOK_ADDR_ENV, format!("0.0.0.0:{WEBHOOK_PORT}")),
+            (WEBHOOK_SERVICE_ENV, names.service.clone()),
+            (WEBHOOK_CONFIGURATION_ENV, names.configuration.clone()),
+            (WEBHOOK_SECRET_ENV, names.secret.clone()),
+        ] {
+            service.environment.insert(key.to_string(), value);
+        }
+    }
+    layer
 }
 
 /// What [`apply`] did.
@@ -337,6 +368,58 @@ mod tests {
             layer.services[SERVICE].environment["IMAGE_BACKUP_EXCLUDE_NAMESPACES"],
             "backups"
         );
+    }
+
+    fn names() -> WebhookNames {
+        WebhookNames::new(&crate::cluster::Owner {
+            model: "backups".into(),
+            app: "image-backup".into(),
+        })
+    }
+
+    #[test]
+    fn admission_names_the_webhook_objects_and_off_changes_nothing() {
+        let s = settings();
+        let plain = layer(&WorkloadSpec {
+            settings: &s,
+            namespace: "backups",
+            with_credentials: false,
+        });
+        assert_eq!(
+            with_admission(plain.clone(), AdmissionMode::Off, &names()),
+            plain
+        );
+
+        let failover = with_admission(plain.clone(), AdmissionMode::Failover, &names());
+        let env = &failover.services[SERVICE].environment;
+        let added: Vec<(&str, &str)> = env
+            .iter()
+            .filter(|(k, _)| !plain.services[SERVICE].environment.contains_key(*k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            added,
+            [
+                ("IMAGE_BACKUP_ADMISSION", "failover"),
+                ("IMAGE_BACKUP_WEBHOOK_ADDR", "0.0.0.0:9443"),
+                (
+                    "IMAGE_BACKUP_WEBHOOK_CONFIGURATION",
+                    "image-backup-backups-image-backup"
+                ),
+                ("IMAGE_BACKUP_WEBHOOK_SECRET", "image-backup-webhook-tls"),
+                ("IMAGE_BACKUP_WEBHOOK_SERVICE", "image-backup-webhook"),
+            ]
+        );
+        assert_eq!(failover.checks, plain.checks);
+        failover.validate().unwrap();
+
+        // Another mode is another service definition: `apply` replans.
+        let always = with_admission(plain, AdmissionMode::Always, &names());
+        assert_eq!(
+            always.services[SERVICE].environment[ADMISSION_ENV],
+            "always"
+        );
+        assert_ne!(always.services[SERVICE], failover.services[SERVICE]);
     }
 
     #[tokio::test]

@@ -64,6 +64,110 @@ fn list_backups_is_a_table_of_source_backup_digest_phase() {
 }
 
 #[test]
+fn list_backups_shows_what_admission_did_lately_newest_first() {
+    let controller = FakeController::default();
+    let server = controller.serve();
+    use_api(&server.address);
+
+    // A controller that does not admit says only that.
+    let out = run("list-backups", json!({}));
+    assert_eq!(out.action_failure, None);
+    assert_eq!(out.action_results["admission.mode"], "off");
+    assert!(!out.action_results.contains_key("admission.recent"));
+
+    controller.admitted(
+        "failover",
+        [
+            decision(
+                1_000,
+                "web",
+                "shop-1",
+                "docker.io/library/nginx:1.27",
+                "available",
+            ),
+            decision(
+                3_000,
+                "web",
+                "shop-2",
+                "docker.io/library/nginx:1.27",
+                "unavailable: registry unreachable",
+            ),
+            decision(
+                2_000,
+                "ops",
+                "agent-x",
+                "ghcr.io/acme/agent:1",
+                "unavailable: 429",
+            ),
+        ],
+    );
+    let out = run("list-backups", json!({}));
+    assert_eq!(out.action_failure, None);
+    assert_eq!(out.action_results["admission.mode"], "failover");
+    assert_eq!(out.action_results["admission.pods-admitted"], "3");
+    assert_eq!(out.action_results["admission.images-rewritten"], "2");
+    let nginx = format!("reg.example:5000/backups/docker.io/library/nginx@{DIGEST}");
+    let agent = format!("reg.example:5000/backups/ghcr.io/acme/agent@{DIGEST}");
+    let recent: Vec<Vec<&str>> = out.action_results["admission.recent"]
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            vec![
+                "TIME",
+                "NAMESPACE",
+                "POD",
+                "CONTAINER",
+                "IMAGE",
+                "ADMITTED-AS",
+                "REASON"
+            ],
+            vec![
+                "1970-01-01T00:50:00Z",
+                "web",
+                "shop-2",
+                "main",
+                "docker.io/library/nginx:1.27",
+                nginx.as_str(),
+                "unavailable: registry unreachable",
+            ],
+            vec![
+                "1970-01-01T00:33:20Z",
+                "ops",
+                "agent-x",
+                "main",
+                "ghcr.io/acme/agent:1",
+                agent.as_str(),
+                "unavailable: 429",
+            ],
+            vec![
+                "1970-01-01T00:16:40Z",
+                "web",
+                "shop-1",
+                "main",
+                "docker.io/library/nginx:1.27",
+                "-",
+                "available",
+            ],
+        ]
+    );
+    assert!(
+        controller
+            .calls()
+            .contains(&"ListAdmissions limit=20".to_string()),
+        "{:?}",
+        controller.calls()
+    );
+}
+
+#[test]
 fn backup_now_creates_or_retries_a_backup() {
     let controller =
         FakeController::default().with(backup("ghcr.io/acme/app:2", BackupPhase::Done));

@@ -491,8 +491,11 @@ fn install_applies_crd_and_rbac_once_and_forbidden_asks_for_trust() {
     let out = ctx.run(Event::ConfigChanged, out).unwrap();
     assert_eq!(out.unit_status.as_ref().unwrap().name().as_str(), "active");
     let requests = allowed.requests();
+    // Admission is off: its objects are deleted after the rest is applied (see
+    // tests/admission.rs).
     let applied: Vec<(String, String)> = requests
         .iter()
+        .filter(|r| r.method == "PATCH")
         .map(|r| (r.method.clone(), r.path.clone()))
         .collect();
     assert_eq!(
@@ -536,14 +539,15 @@ fn install_applies_crd_and_rbac_once_and_forbidden_asks_for_trust() {
     assert!(out.stored.contains_key(APPLIED_KEY));
 
     // Nothing changed: no request. Rollout on: applied again, with its binding.
+    let seen = allowed.requests().len();
     let out = ctx.run(Event::ConfigChanged, out).unwrap();
-    assert_eq!(allowed.requests().len(), 7);
+    assert_eq!(allowed.requests().len(), seen);
     let mut rollout = out;
     rollout
         .config
         .insert("rollout".into(), ConfigValue::Boolean(true));
     ctx.run(Event::ConfigChanged, rollout).unwrap();
-    assert!(allowed.requests()[7..].iter().any(|r| {
+    assert!(allowed.requests()[seen..].iter().any(|r| {
         r.path
             .ends_with("clusterrolebindings/test-model-image-backup-controller-rollout")
     }));
@@ -626,7 +630,7 @@ fn metrics_endpoint_bags_follow_the_prometheus_scrape_library() {
 // Stop and remove.
 
 #[test]
-fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac() {
+fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac_and_webhook() {
     let kube = MockKube::answering(200);
     use_kube(&kube);
     let running = ctx().run(pebble_ready(), configured()).unwrap();
@@ -646,7 +650,7 @@ fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac() {
     let out = ctx().run(Event::Remove, removing).unwrap();
     assert!(
         out.log_messages()
-            .contains(&"removed the controller's RBAC"),
+            .contains(&"removed the controller's RBAC and admission webhook"),
         "{:?}",
         out.log_messages()
     );
@@ -658,8 +662,20 @@ fn stop_touches_nothing_and_removing_the_application_deletes_the_rbac() {
             r.path.rsplit('/').take(2).collect::<Vec<_>>().join("<")
         })
         .collect();
+    // Whatever the admission setting was: the webhook first, so that nothing calls it.
     assert_eq!(
-        deleted,
+        deleted[..2],
+        [
+            "image-backup-test-model-image-backup<mutatingwebhookconfigurations",
+            "image-backup-webhook<services",
+        ]
+    );
+    let admission_rbac = deleted[2..]
+        .iter()
+        .filter(|d| d.contains("-controller-webhook<"))
+        .count();
+    assert_eq!(
+        deleted[2 + admission_rbac..],
         [
             "test-model-image-backup-controller<clusterrolebindings",
             "test-model-image-backup-controller-rollout<clusterrolebindings",

@@ -12,7 +12,8 @@ use charm_core::Metadata;
 use image_backup_charm::ImageBackupCharm;
 use image_backup_charm::platform::Platform;
 use image_backup_charm::testing::background_runtime;
-pub use image_backup_charm::testing::{DIGEST, FakeController, backup};
+#[allow(unused_imports)] // Each test file uses a part.
+pub use image_backup_charm::testing::{DIGEST, FakeController, backup, decision};
 
 /// `<endpoint>-relation-changed` for `relation`, from its first remote unit.
 pub fn relation_changed(relation: &charm_core::testing::Relation) -> charm_core::Event {
@@ -76,8 +77,8 @@ pub struct KubeRequest {
     pub body: serde_json::Value,
 }
 
-/// A Kubernetes API server that answers every request with `status` (and echoes the applied
-/// object on success), recording the requests.
+/// A Kubernetes API server that answers each request with a status code a test chooses (and
+/// echoes the applied object on success), recording the requests.
 #[derive(Clone)]
 pub struct MockKube {
     service: tower_test::mock::Mock<
@@ -89,7 +90,23 @@ pub struct MockKube {
 }
 
 impl MockKube {
+    /// Every request answered with `status`.
     pub fn answering(status: u16) -> MockKube {
+        MockKube::with(move |_| status)
+    }
+
+    /// 403 for requests whose path contains `fragment`, success for the others.
+    pub fn refusing(fragment: &'static str) -> MockKube {
+        MockKube::with(move |r| if r.path.contains(fragment) { 403 } else { 200 })
+    }
+
+    /// A cluster where nothing the charm deletes exists: applies succeed, deletions are 404.
+    pub fn without_objects() -> MockKube {
+        MockKube::with(|r| if r.method == "DELETE" { 404 } else { 200 })
+    }
+
+    /// Each request answered with `status(request)`.
+    pub fn with(status: impl Fn(&KubeRequest) -> u16 + Send + 'static) -> MockKube {
         let (service, mut handle) = tower_test::mock::pair::<
             http::Request<kube::client::Body>,
             http::Response<kube::client::Body>,
@@ -103,11 +120,13 @@ impl MockKube {
                 let bytes = body.collect_bytes().await.unwrap();
                 let body: serde_json::Value =
                     serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-                recorded.lock().unwrap().push(KubeRequest {
+                let request = KubeRequest {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_string(),
                     body: body.clone(),
-                });
+                };
+                let status = status(&request);
+                recorded.lock().unwrap().push(request);
                 let answer = if status == 200 && parts.method == http::Method::DELETE {
                     serde_json::json!({
                         "kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200,
@@ -117,8 +136,20 @@ impl MockKube {
                 } else {
                     serde_json::json!({
                         "kind": "Status", "apiVersion": "v1", "status": "Failure",
-                        "message": "customresourcedefinitions.apiextensions.k8s.io is forbidden: User \"system:serviceaccount:prod:image-backup\" cannot patch resource",
-                        "reason": if status == 403 { "Forbidden" } else { "InternalError" },
+                        "message": match status {
+                            403 => format!(
+                                "forbidden: User \"system:serviceaccount:prod:image-backup\" \
+                                 cannot {} {}",
+                                parts.method, parts.uri.path()
+                            ),
+                            404 => "not found".into(),
+                            _ => "internal error".into(),
+                        },
+                        "reason": match status {
+                            403 => "Forbidden",
+                            404 => "NotFound",
+                            _ => "InternalError",
+                        },
                         "code": status,
                     })
                 };
@@ -126,7 +157,9 @@ impl MockKube {
                     http::Response::builder()
                         .status(status)
                         .header("content-type", "application/json")
-                        .body(kube::client::Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .body(kube::client::Body::from(
+                            serde_json::to_vec(&answer).unwrap(),
+                        ))
                         .unwrap(),
                 );
             }
