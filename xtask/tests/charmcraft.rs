@@ -23,7 +23,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{Charmcraft, assert_same_charm, platforms};
+use support::{Charmcraft, assert_same_charm, platforms, without_cargo_test_env};
 use xtask::pack::MUSL_TARGET;
 use xtask::{Build, CharmCrate, Workspace, elf, pack};
 
@@ -138,7 +138,7 @@ fn heavy_release_build_by_the_rust_plugin_is_xtask_s_dispatch() {
         let build_dir = work.path().join("build");
         pull(&plan.source, &build_dir);
 
-        let status = Command::new("bash")
+        let status = without_cargo_test_env(&mut Command::new("bash"))
             .arg("-c")
             .arg(&plan.build_script)
             .current_dir(&build_dir)

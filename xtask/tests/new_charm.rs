@@ -14,7 +14,7 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::{Charmcraft, assert_same_charm, platforms, zip_entries};
+use support::{Charmcraft, assert_same_charm, platforms, without_cargo_test_env, zip_entries};
 use xtask::pack::{MUSL_TARGET, cargo};
 use xtask::{Workspace, elf};
 
@@ -35,13 +35,10 @@ fn generated_charms_build_test_and_pack() {
     let target_dir = Workspace::load(root).unwrap().target_dir.join("new-charm");
     let xtask = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.args(args)
+        without_cargo_test_env(&mut cmd)
+            .args(args)
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("CARGO_NET_OFFLINE", "true");
-        // The same hygiene as xtask's own nested cargo: nothing cargo set for this test.
-        for (name, _) in cargo().get_envs().filter(|(_, v)| v.is_none()) {
-            cmd.env_remove(name);
-        }
         cmd
     };
     let charmcraft = Charmcraft::find();

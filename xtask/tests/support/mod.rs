@@ -9,6 +9,16 @@ use std::process::Command;
 
 use serde::Deserialize;
 
+/// Removes from `cmd`'s environment what cargo set for running this test, as xtask's own
+/// nested cargo does (see `xtask::pack::cargo`): build scripts that watch `CARGO_PKG_*` would
+/// otherwise rebuild between a build from here and one from xtask.
+pub fn without_cargo_test_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in xtask::pack::cargo().get_envs().filter(|(_, v)| v.is_none()) {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 /// The entries of a zip: name, unix permission bits, contents; sorted by name.
 pub fn zip_entries(charm: &Path) -> Vec<(String, u32, Vec<u8>)> {
     let file = fs::File::open(charm).unwrap_or_else(|e| panic!("{}: {e}", charm.display()));
