@@ -400,7 +400,9 @@ mod live {
         }
 
         fn block_on<T>(&self, future: impl Future<Output = Result<T, kube::Error>>) -> T {
-            self.run(future).unwrap_or_else(|e| panic!("{e}"))
+            self.runtime
+                .block_on(future)
+                .unwrap_or_else(|e| panic!("{e}"))
         }
 
         fn all<K: Resource>(&self) -> Api<K>
