@@ -452,7 +452,7 @@ mod live {
         /// and the CRD, both labelled as the test's.
         pub fn prepare(&self) {
             let client = &self.cluster.client;
-            self.runtime.block_on(self.cluster_wide.delete(DELETION));
+            self.run(self.cluster_wide.delete(DELETION));
             self.run(namespace::fresh(client, MODEL, TEST));
             self.run(self.crd.apply(TEST));
             let crd = self.desired.crd.name_any();
