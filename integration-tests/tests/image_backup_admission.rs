@@ -265,7 +265,7 @@ fn webhook_on_the_kubeconfig_cluster() {
     b.model.upgrade(APP, ib::charm()).unwrap();
     assert_eq!(
         cluster.ca_bundle().as_deref(),
-        Some(&ca[..]),
+        Some(ca),
         "the charm's apply changed the controller's caBundle"
     );
     cluster.check_objects();
