@@ -10,7 +10,11 @@
 //! Kubernetes"). With `KUBECONFIG` (passed to the charm's hooks) one more test applies the
 //! webhook's Service and MutatingWebhookConfiguration to that cluster, checks that a
 //! `caBundle` written by the controller survives the charm's re-apply, and that disabling and
-//! removing the application delete them; on a bare API server as on a real cluster:
+//! removing the application delete them; on a bare API server as on a real cluster. It holds
+//! the `image-backup` cluster lock (`kube-testing`: the CRD and the charm's cluster-wide RBAC
+//! and webhook configuration are shared with the other image-backup cluster tests), labels what
+//! it and the charm create as test-made, deletes an earlier run's debris first and its own
+//! objects (the model's namespace too, waited for) when done:
 //!
 //! ```sh
 //! KUBECONFIG=~/.kube/config cargo test -p integration-tests --test image_backup_admission -- --nocapture
@@ -48,10 +52,6 @@ IQCBx+Pxji1e0i0PMMpD/cBvLpUpO8Qpf6FoQrc1Zf9T2Q==\n\
 
 fn schedules(seed: u64) -> Vec<Schedule> {
     Schedule::all([seed, seed + 1])
-}
-
-fn say(line: &str) {
-    common::say("image-backup admission", line);
 }
 
 /// A model with image-backup deployed and configured (no credentials: admission does not
@@ -236,27 +236,23 @@ fn list_backups_shows_what_admission_did() {
 /// `caBundle` kept across a re-apply, deleted when disabled and when the application goes.
 #[test]
 fn webhook_on_the_kubeconfig_cluster() {
-    let Some(kubeconfig) = std::env::var_os("KUBECONFIG") else {
-        say(
-            "SKIPPED the webhook's Service and configuration: KUBECONFIG is not set, no cluster to test against",
-        );
+    let Some(cluster) = live::Cluster::connect() else {
         return;
     };
-    let kubeconfig = kubeconfig.to_string_lossy().into_owned();
-    let cluster = live::Cluster::connect();
     if let Some(refusal) = cluster.foreign_objects() {
-        say(&format!(
-            "SKIPPED the webhook's Service and configuration: {refusal}"
-        ));
+        cluster.skipped(&refusal);
         return;
     }
-    cluster.ensure_namespace();
+    cluster.prepare();
+    let kubeconfig = std::env::var("KUBECONFIG").expect("KUBECONFIG is set");
 
     let mut b = Bench::new(Schedule::InOrder, &[("KUBECONFIG", kubeconfig.as_str())]);
+    cluster.mark_ours();
     assert!(!no_cluster(&b.status(UNIT)), "{:?}", b.status(UNIT));
     assert_eq!(cluster.present(), [] as [String; 0], "admission is off");
 
     b.admission("failover");
+    cluster.mark_ours();
     let status = b.status(UNIT);
     assert!(status.0 != "blocked", "{status:?}");
     assert_eq!(cluster.missing(), [] as [String; 0]);
@@ -269,7 +265,7 @@ fn webhook_on_the_kubeconfig_cluster() {
     b.model.upgrade(APP, ib::charm()).unwrap();
     assert_eq!(
         cluster.ca_bundle().as_deref(),
-        Some(&ca[..]),
+        Some(ca),
         "the charm's apply changed the controller's caBundle"
     );
     cluster.check_objects();
@@ -279,114 +275,238 @@ fn webhook_on_the_kubeconfig_cluster() {
     assert!(cluster.crd_exists());
 
     b.admission("always");
+    cluster.mark_ours();
     assert_eq!(cluster.missing(), [] as [String; 0]);
     let units = b.model.units(APP).unwrap();
     for unit in units {
         b.model.remove_unit(&unit).unwrap();
     }
     cluster.wait_gone("removing the application");
+    cluster.clean_up();
 }
 
-/// The cluster as the test sees it, with its own client. The objects it expects are the ones
-/// the charm's `cluster::Desired` computes for application `image-backup` in model `sim`.
+/// The cluster as the test sees it, with its own client, under the `image-backup` cluster lock
+/// (`kube-testing`): the CRD and the charm's cluster-wide objects are shared with the other
+/// image-backup cluster tests. The objects it expects are the ones the charm's
+/// `cluster::Desired` computes for application `image-backup` in model `sim`; the test labels
+/// them (and the model's namespace, and the CRD it applies before the charm does) as
+/// test-made, deletes what an earlier run left, and deletes them again when done.
 mod live {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::core::v1::{Namespace, Service};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::api::{Patch, PatchParams};
-    use kube::{Api, Client, Resource, ResourceExt};
+    use kube::api::{DynamicObject, Patch, PatchParams};
+    use kube::{Api, Resource, ResourceExt};
+    use kube_testing::manifests::{self, Objects};
+    use kube_testing::namespace::{self, DELETION_LIMIT};
+    use kube_testing::{ClusterLock, TestCluster, labels};
 
-    use super::common::live::{self as common, made_by};
-    use image_backup_charm::cluster::{Desired, FIELD_MANAGER, Owner};
+    use image_backup_charm::cluster::{Desired, Owner};
     use image_backup_charm::config::AdmissionMode;
 
+    const TEST: &str = "image-backup admission e2e";
+    const WHAT: &str = "the webhook's Service and configuration on a cluster";
     const MODEL: &str = "sim";
     /// How long a deletion may take on a real cluster.
     const DELETION: Duration = Duration::from_secs(60);
 
     pub struct Cluster {
         runtime: tokio::runtime::Runtime,
-        client: Client,
+        cluster: TestCluster,
         desired: Desired,
+        /// The CRD, applied labelled by the test before the charm applies it.
+        crd: Objects,
+        /// The charm's cluster-scoped objects: they outlive the model's namespace.
+        cluster_wide: Objects,
+        _lock: ClusterLock,
+    }
+
+    /// Applied by application `image-backup` of the simulator's model `sim` (between the charm
+    /// creating it and [`Cluster::mark_ours`]).
+    fn charm_made<K: Resource>(object: &K) -> bool {
+        let labels = object.meta().labels.clone().unwrap_or_default();
+        let label = |key: &str| labels.get(key).map(String::as_str);
+        label("model.juju.is/name") == Some(MODEL)
+            && label("app.juju.is/created-by") == Some(super::APP)
     }
 
     impl Cluster {
-        pub fn connect() -> Cluster {
-            let (runtime, client) = super::common::kubeconfig_client();
+        /// Connected and holding the `image-backup` lock; `None` (after a `SKIPPED` line)
+        /// without `KUBECONFIG`.
+        pub fn connect() -> Option<Cluster> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            let cluster = runtime.block_on(TestCluster::connect(TEST, WHAT))?;
+            let lock = runtime.block_on(cluster.lock("image-backup"));
             let owner = Owner {
                 model: MODEL.into(),
                 app: super::APP.into(),
             };
             let desired = Desired::with_admission(&owner, false, AdmissionMode::Failover)
                 .expect("the controller's manifests");
-            Cluster {
+            let resolve = |objects: Vec<DynamicObject>| {
+                runtime
+                    .block_on(Objects::resolve(&cluster.client, objects))
+                    .unwrap_or_else(|e| panic!("{e}"))
+            };
+            let crd = resolve(vec![dynamic(&desired.crd)]);
+            let a = &desired.admission;
+            let cluster_wide = resolve(
+                [dynamic(&a.configuration)]
+                    .into_iter()
+                    .chain(desired.cluster_roles.iter().map(dynamic))
+                    .chain(desired.cluster_role_bindings.iter().map(dynamic))
+                    .chain(a.cluster_roles.iter().map(dynamic))
+                    .chain(a.cluster_role_bindings.iter().map(dynamic))
+                    .collect(),
+            );
+            let cluster = Cluster {
                 runtime,
-                client,
+                cluster,
                 desired,
-            }
+                crd,
+                cluster_wide,
+                _lock: lock,
+            };
+            // Earlier versions of the cluster tests left these unlabelled.
+            let crds: Api<CustomResourceDefinition> = cluster.all();
+            let namespaces: Api<Namespace> = cluster.all();
+            let crd_name = cluster.desired.crd.name_any();
+            cluster.block_on(labels::adopt(&crds, &crd_name, &["image-backup-it"], TEST));
+            cluster.block_on(labels::adopt(
+                &namespaces,
+                MODEL,
+                &["image-backup-e2e"],
+                TEST,
+            ));
+            // What a killed run's charm made and the run did not label yet.
+            cluster.mark_ours();
+            Some(cluster)
+        }
+
+        pub fn skipped(&self, why: &str) {
+            self.cluster.skipped(WHAT, why);
+        }
+
+        /// Runs a step of kube-testing's, panicking with its message when it fails.
+        fn run<T>(&self, step: impl Future<Output = Result<T, String>>) -> T {
+            self.runtime
+                .block_on(step)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn block_on<T>(&self, future: impl Future<Output = Result<T, kube::Error>>) -> T {
+            self.runtime
+                .block_on(future)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+
+        fn all<K: Resource>(&self) -> Api<K>
+        where
+            K::DynamicType: Default,
+        {
+            Api::all(self.cluster.client.clone())
         }
 
         fn get<K>(&self, api: Api<K>, name: &str) -> Option<K>
         where
             K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
         {
-            common::get(&self.runtime, api, name)
+            self.block_on(async move { api.get_opt(name).await })
         }
 
         fn configurations(&self) -> Api<MutatingWebhookConfiguration> {
-            Api::all(self.client.clone())
+            self.all()
         }
 
         fn services(&self) -> Api<Service> {
-            Api::namespaced(self.client.clone(), MODEL)
+            Api::namespaced(self.cluster.client.clone(), MODEL)
         }
 
-        /// Why the test must not touch the cluster, if it must not: a CRD the charm never
-        /// applied (the charm force-applies it), or a webhook configuration or Service of the
-        /// same name that this application of this model did not make.
+        /// Why the test must not touch the cluster, if it must not: a CRD, a cluster-scoped
+        /// object of the charm's or a namespace `sim` that no test made (the charm
+        /// force-applies the CRD; the rest carries this application's names).
         pub fn foreign_objects(&self) -> Option<String> {
-            let crd = self.desired.crd.name_any();
-            if let Some(refusal) =
-                common::foreign_crd(&self.runtime, &self.client, &crd, FIELD_MANAGER)
-            {
-                return Some(refusal);
-            }
-            let a = &self.desired.admission;
-            let configuration = self.get(self.configurations(), &a.names.configuration);
-            let service = self.get(self.services(), &a.names.service);
-            let foreign: Vec<String> = [
-                configuration.map(|c| (c.labels().clone(), a.names.configuration.clone())),
-                service.map(|s| (s.labels().clone(), a.names.service.clone())),
+            let mut foreign = [
+                self.run(self.crd.foreign()),
+                self.run(self.cluster_wide.foreign()),
             ]
-            .into_iter()
-            .flatten()
-            .filter(|(labels, _)| !made_by(labels, MODEL, super::APP))
-            .map(|(_, name)| name)
-            .collect();
+            .concat();
+            let namespace: Option<Namespace> = self.get(self.all(), MODEL);
+            if namespace.is_some_and(|ns| !labels::made_by_a_test(&ns)) {
+                foreign.push(format!("Namespace {MODEL}"));
+            }
             (!foreign.is_empty()).then(|| {
                 format!(
-                    "{} exist and this test did not make them",
+                    "{} exist and no test made them; refusing to touch them",
                     foreign.join(", ")
                 )
             })
         }
 
-        pub fn ensure_namespace(&self) {
-            common::ensure_namespace(&self.runtime, &self.client, MODEL);
+        /// Deletes what an earlier run left, then makes the model's namespace (as Juju would)
+        /// and the CRD, both labelled as the test's.
+        pub fn prepare(&self) {
+            let client = &self.cluster.client;
+            self.run(self.cluster_wide.delete(DELETION));
+            self.run(namespace::fresh(client, MODEL, TEST));
+            self.run(self.crd.apply(TEST));
+            let crd = self.desired.crd.name_any();
+            self.run(manifests::wait_established(client, &crd, DELETION));
+        }
+
+        /// Labels the charm's cluster-scoped objects that exist as test-made, so that a later
+        /// run deletes them if this one does not.
+        pub fn mark_ours(&self) {
+            let a = &self.desired.admission;
+            let configuration = &a.names.configuration;
+            if self
+                .get(self.configurations(), configuration)
+                .is_some_and(|c| charm_made(&c))
+            {
+                self.block_on(labels::mark(&self.configurations(), configuration, TEST));
+            }
+            self.mark_each(&self.desired.cluster_roles);
+            self.mark_each(&self.desired.cluster_role_bindings);
+            self.mark_each(&a.cluster_roles);
+            self.mark_each(&a.cluster_role_bindings);
+        }
+
+        fn mark_each<K>(&self, objects: &[K])
+        where
+            K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+        {
+            let api: Api<K> = self.all();
+            for name in objects.iter().map(|o| o.name_any()) {
+                if self.get(api.clone(), &name).is_some_and(|o| charm_made(&o)) {
+                    self.block_on(labels::mark(&api, &name, TEST));
+                }
+            }
+        }
+
+        /// Deletes the charm's cluster-scoped objects, the model's namespace and the CRD,
+        /// waiting (bounded) until they are gone.
+        pub fn clean_up(&self) {
+            let client = &self.cluster.client;
+            self.run(self.cluster_wide.delete(DELETION));
+            self.run(namespace::delete_and_wait(client, MODEL, DELETION_LIMIT));
+            self.run(self.crd.delete(Duration::from_secs(120)));
         }
 
         pub fn crd_exists(&self) -> bool {
             let name = self.desired.crd.name_any();
-            self.get::<CustomResourceDefinition>(Api::all(self.client.clone()), &name)
+            self.get::<CustomResourceDefinition>(self.all(), &name)
                 .is_some()
         }
 
         /// `Kind name` of every admission object, and whether it exists.
         fn objects(&self) -> Vec<(String, bool)> {
             let a = &self.desired.admission;
-            let c = &self.client;
+            let c = &self.cluster.client;
             let mut out = vec![
                 (
                     format!("MutatingWebhookConfiguration {}", a.names.configuration),
@@ -438,7 +558,7 @@ mod live {
         /// Waits, bounded, for every admission object to be gone (a real cluster may take a
         /// moment), naming what is still there.
         pub fn wait_gone(&self, after: &str) {
-            let start = Instant::now();
+            let start = std::time::Instant::now();
             loop {
                 let left = self.present();
                 if left.is_empty() {
@@ -492,12 +612,10 @@ mod live {
                 ..PatchParams::default()
             };
             let name = &self.desired.admission.names.configuration;
-            self.runtime
-                .block_on(
-                    self.configurations()
-                        .patch(name, &params, &Patch::Strategic(patch)),
-                )
-                .unwrap();
+            self.block_on(
+                self.configurations()
+                    .patch(name, &params, &Patch::Strategic(patch)),
+            );
             assert_eq!(self.ca_bundle().as_deref(), Some(ca));
         }
 
@@ -507,5 +625,22 @@ mod live {
             let webhook = configuration.webhooks?.into_iter().next()?;
             webhook.client_config.ca_bundle.map(|b| b.0)
         }
+    }
+
+    /// A best-effort clean-up when an assertion failed half-way; the next run deletes what
+    /// this leaves.
+    impl Drop for Cluster {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let _ = self.runtime.block_on(self.cluster_wide.delete(DELETION));
+            }
+        }
+    }
+
+    fn dynamic<K>(object: &K) -> DynamicObject
+    where
+        K: Resource<DynamicType = ()> + serde::Serialize,
+    {
+        manifests::dynamic(object).unwrap_or_else(|e| panic!("{e}"))
     }
 }

@@ -12,6 +12,11 @@
 //! Not checked here: that such pods *run* (a node would have to reach the backup registry:
 //! `TEST_CLUSTER_REGISTRY`), nor clusters whose API server cannot reach this host's loopback
 //! (kind). Without `KUBECONFIG` the test prints `SKIPPED ...` and passes.
+//!
+//! Through `kube-testing`: the test holds the `image-backup` cluster lock (the image-backup
+//! tests' controllers and webhooks must not act on each other's namespaces), labels what it
+//! creates, first deletes what a killed earlier run left, and waits (bounded) until its
+//! namespaces are gone, standing in for the namespace controller a bare API server lacks.
 
 mod support;
 
@@ -30,37 +35,25 @@ use image_backup_controller::metrics::Metrics;
 use image_backup_copier::testing::{TestImage, TestRegistry, push_image, test_client};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher;
 use kube::{Api, Client};
+use kube_testing::namespace::{self, DELETION_LIMIT};
+use kube_testing::{TestCluster, labels};
 use serde_json::json;
 use support::admission::{config, done, pinned, rand_suffix};
 
-async fn cluster() -> Option<Client> {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED admission webhook cluster test: KUBECONFIG is not set, so no API server \
-             called the webhook. Point it at a cluster whose API server runs on this host \
-             (a bare kube-apiserver, microk8s) to run it."
-        );
-        return None;
-    }
-    image_backup_copier::registry::install_crypto_provider();
-    Some(
-        Client::try_default()
-            .await
-            .expect("KUBECONFIG is set but no client could be built from it"),
-    )
-}
+const TEST: &str = "image-backup-controller admission cluster";
+/// Every namespace of this test starts so; its webhook configurations with [`CONFIGURATION`].
+const PREFIX: &str = "ib-adm-";
+const CONFIGURATION: &str = "ib-adm-it-";
 
 fn bare_pod(name: &str, image: &str) -> Pod {
     serde_json::from_value(json!({
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": labels::labels(TEST)},
         "spec": {
             "automountServiceAccountToken": false,
             "containers": [{"name": "main", "image": image}]
@@ -71,6 +64,7 @@ fn bare_pod(name: &str, image: &str) -> Pod {
 
 /// Removes what the test made, the webhook configuration first: it must never outlive the
 /// test (its failurePolicy is Ignore, but a dangling URL still slows pod creation there).
+/// Namespaces are waited for until gone.
 struct Cleanup {
     client: Client,
     configuration: String,
@@ -78,44 +72,74 @@ struct Cleanup {
 }
 
 impl Cleanup {
-    async fn run(&self) {
-        let configs: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
-        let _ = configs
-            .delete(&self.configuration, &DeleteParams::default())
-            .await;
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        for ns in &self.namespaces {
-            let _ = namespaces.delete(ns, &DeleteParams::default()).await;
+    async fn run(&self) -> Result<(), String> {
+        delete_configuration(&self.client, &self.configuration).await?;
+        let namespaces: Vec<&str> = self.namespaces.iter().map(String::as_str).collect();
+        namespace::delete_all_and_wait(&self.client, &namespaces, DELETION_LIMIT).await
+    }
+}
+
+/// Deletes what earlier runs of this test left (killed before their cleanup): test-made
+/// webhook configurations and namespaces of this test's prefixes.
+async fn delete_debris(client: &Client) -> Result<(), String> {
+    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let made = configs
+        .list(&ListParams::default().labels(&labels::any_test()))
+        .await
+        .map_err(|e| format!("listing test-made webhook configurations: {e}"))?;
+    for name in made.items.into_iter().filter_map(|c| c.metadata.name) {
+        if name.starts_with(CONFIGURATION) {
+            delete_configuration(client, &name).await?;
         }
+    }
+    namespace::delete_debris(client, PREFIX).await
+}
+
+/// Deletes webhook configuration `name` if it exists (deleted at once: it has no finalizers).
+async fn delete_configuration(client: &Client, name: &str) -> Result<(), String> {
+    let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    match configs.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(format!("deleting webhook configuration {name}: {e}")),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_server_admits_pods_through_the_webhook() {
-    let Some(client) = cluster().await else {
+    let what = "the admission webhook called by a real API server (one on this host: a bare \
+                kube-apiserver, microk8s)";
+    let Some(cluster) = TestCluster::connect(TEST, what).await else {
         return;
     };
+    let client = cluster.client.clone();
+    let _lock = cluster.lock("image-backup").await;
+    delete_debris(&client)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let suffix = format!("{}-{}", std::process::id(), rand_suffix());
     let suffix = &suffix[suffix.len().saturating_sub(12)..];
-    let (controller_ns, apps_ns) = (format!("ib-adm-{suffix}"), format!("ib-adm-apps-{suffix}"));
-    let configuration = format!("ib-adm-it-{suffix}");
+    let (controller_ns, apps_ns) = (
+        format!("{PREFIX}{suffix}"),
+        format!("{PREFIX}apps-{suffix}"),
+    );
+    let configuration = format!("{CONFIGURATION}{suffix}");
     let cleanup = Cleanup {
         client: client.clone(),
         configuration: configuration.clone(),
         namespaces: vec![controller_ns.clone(), apps_ns.clone()],
     };
-    let namespaces: Api<Namespace> = Api::all(client.clone());
     for ns in [&controller_ns, &apps_ns] {
-        let object: Namespace = serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
-        namespaces
-            .create(&PostParams::default(), &object)
+        namespace::fresh(&client, ns, TEST)
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     // A bare API server has no controller to make the default service account.
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &apps_ns);
-    let account: ServiceAccount =
-        serde_json::from_value(json!({"metadata": {"name": "default"}})).unwrap();
+    let account: ServiceAccount = serde_json::from_value(
+        json!({"metadata": {"name": "default", "labels": labels::labels(TEST)}}),
+    )
+    .unwrap();
     let _ = accounts.create(&PostParams::default(), &account).await;
 
     // The source registry and the image's Done backup.
@@ -169,7 +193,7 @@ async fn the_api_server_admits_pods_through_the_webhook() {
     // A configuration of our own, by URL, for the test namespace only.
     let configs: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let object: MutatingWebhookConfiguration = serde_json::from_value(json!({
-        "metadata": {"name": configuration},
+        "metadata": {"name": configuration, "labels": labels::labels(TEST)},
         "webhooks": [{
             "name": "pods.image-backup.k8slab.io",
             "admissionReviewVersions": ["v1"], "sideEffects": "None",
@@ -201,7 +225,7 @@ async fn the_api_server_admits_pods_through_the_webhook() {
         // A Deployment running the image: the webhook must never change it.
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &apps_ns);
         let deployment: Deployment = serde_json::from_value(json!({
-            "metadata": {"name": "web"},
+            "metadata": {"name": "web", "labels": labels::labels(TEST)},
             "spec": {
                 "replicas": 1,
                 "selector": {"matchLabels": {"app": "web"}},
@@ -269,9 +293,10 @@ async fn the_api_server_admits_pods_through_the_webhook() {
     };
     // Clean up whatever happened, then report.
     let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(result)).await;
-    cleanup.run().await;
+    let cleaned = cleanup.run().await;
     let _ = stop.send(());
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+    cleaned.unwrap_or_else(|e| panic!("{e}"));
 }
