@@ -16,20 +16,13 @@ mod fake_api;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use fake_api::FakeApi;
+use image_backup_controller::ControllerConfig;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::image::ImageRef;
 use image_backup_controller::naming::object_name;
 use image_backup_controller::run::run_with;
-use image_backup_controller::{Args, ControllerConfig};
 use serde_json::json;
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
 
 fn rss_mb(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -109,7 +102,7 @@ fn controller_child(url: String) {
         "--grpc-addr",
         &grpc,
     ];
-    let config = ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap();
+    let config = ControllerConfig::from_argv(argv).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -185,6 +185,24 @@ pub enum ConfigError {
     WebhookName { flag: &'static str, value: String },
 }
 
+impl ControllerConfig {
+    /// Parses and checks the flags of `image-backup controller run` (`argv[0]` is the program
+    /// name), as the CLI does: how tests, benchmarks and embedders configure [`crate::run()`].
+    pub fn from_argv<I, T>(argv: I) -> Result<Self, String>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: Args,
+        }
+        let flags = <Flags as clap::Parser>::try_parse_from(argv).map_err(|e| e.to_string())?;
+        Self::try_from(flags.args).map_err(|e| e.to_string())
+    }
+}
+
 impl TryFrom<Args> for ControllerConfig {
     type Error = ConfigError;
 

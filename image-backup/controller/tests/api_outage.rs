@@ -14,20 +14,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use image_backup_controller::ControllerConfig;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::lease::LeaseLost;
 use image_backup_controller::run::{RunError, kube_client, run, run_with};
-use image_backup_controller::{Args, ControllerConfig};
 use serde_json::Value;
 use support::fake_api::{self, FakeApi, Outage};
 use support::objects::{deployment, eventually};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
 
 /// Lease 2 s, renew deadline 1 s, retry every 200 ms: an outage of a few seconds loses it.
 const SHORT_LEASE: [&str; 6] = [
@@ -63,7 +56,7 @@ fn config(kubeconfig: &Path, identity: &str, lease: &[&str]) -> ControllerConfig
         kubeconfig.to_str().unwrap(),
     ];
     argv.extend_from_slice(lease);
-    let mut config = ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap();
+    let mut config = ControllerConfig::from_argv(argv).unwrap();
     // A silent watch is given up after 2 s + 5 s instead of 60 s + 5 s.
     config.watch_timeout = Duration::from_secs(2);
     config

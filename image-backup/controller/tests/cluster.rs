@@ -28,11 +28,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use image_backup_controller::ControllerConfig;
 use image_backup_controller::copier::RegistryCopier;
 use image_backup_controller::crd::{ImageBackup, Phase};
 use image_backup_controller::run::run_with;
-use image_backup_controller::{Args, ControllerConfig};
 use image_backup_copier::CopyOptions;
 use image_backup_copier::testing::{
     TestImage, TestRegistry, push_image, test_client, test_client_options,
@@ -53,12 +52,6 @@ const TEST: &str = "image-backup-controller cluster";
 /// Every test-made namespace of this test starts so.
 const PREFIX: &str = "ib-it-";
 const LIMIT: Duration = Duration::from_secs(120);
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backs_up_on_request_and_ready_deployments_and_rolls_them_out() {
@@ -147,7 +140,7 @@ async fn backs_up_on_request_and_ready_deployments_and_rolls_them_out() {
             runner.registry.host().to_owned(),
         ]);
     }
-    let config = ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap();
+    let config = ControllerConfig::from_argv(argv).unwrap();
     let copier = RegistryCopier::new(CopyOptions {
         client: test_client_options(&[]),
         ..CopyOptions::default()

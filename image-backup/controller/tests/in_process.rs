@@ -7,18 +7,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use image_backup_controller::ControllerConfig;
 use image_backup_controller::copier::InMemoryCopier;
 use image_backup_controller::run::run_with;
-use image_backup_controller::{Args, ControllerConfig};
 use support::fake_api::{self, FakeApi};
 use support::objects::{deployment, eventually};
-
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    args: Args,
-}
 
 fn config(extra: &[&str]) -> ControllerConfig {
     let mut argv = vec![
@@ -33,7 +26,7 @@ fn config(extra: &[&str]) -> ControllerConfig {
         "in-process-test",
     ];
     argv.extend_from_slice(extra);
-    ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap()
+    ControllerConfig::from_argv(argv).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

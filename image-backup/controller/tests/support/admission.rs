@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use clap::Parser;
+use image_backup_controller::ControllerConfig;
 use image_backup_controller::admission::Journal;
 use image_backup_controller::admission::availability::{Checker, Limits, RegistryProbe};
 use image_backup_controller::admission::certs::{self, CertKeeper};
@@ -18,7 +18,6 @@ use image_backup_controller::crd::{ImageBackup, ImageBackupSpec, ImageBackupStat
 use image_backup_controller::image::ImageRef;
 use image_backup_controller::metrics::Metrics;
 use image_backup_controller::naming::object_name;
-use image_backup_controller::{Args, ControllerConfig};
 use k8s_openapi::ByteString;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::store::Writer;
@@ -30,12 +29,6 @@ use super::fake_api::{self, FakeApi};
 pub const NAMESPACE: &str = "image-backup";
 pub const HOST: &str = "image-backup-webhook.image-backup.svc";
 
-#[derive(Parser)]
-pub struct Cli {
-    #[command(flatten)]
-    pub args: Args,
-}
-
 pub fn config(extra: &[&str]) -> ControllerConfig {
     let mut argv = vec![
         "test",
@@ -45,7 +38,7 @@ pub fn config(extra: &[&str]) -> ControllerConfig {
         "backup-pull",
     ];
     argv.extend_from_slice(extra);
-    ControllerConfig::try_from(Cli::try_parse_from(argv).unwrap().args).unwrap()
+    ControllerConfig::from_argv(argv).unwrap()
 }
 
 /// The webhook configuration of `deploy/webhook.yaml`, as JSON.
